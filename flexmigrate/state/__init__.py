@@ -1,0 +1,1 @@
+"""Durable state of a runbook's migration: ``state.json``, ``journal.jsonl``, ``lock``."""

@@ -1,0 +1,44 @@
+"""Durable file writes: temporary file, fsync, rename, fsync of the directory; mode 0600."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODE = 0o600
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, *, backup: Path | None = None) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file.
+
+    With ``backup``, the previous version is kept there (a hard link taken before the swap, so
+    there is no moment without a ``path``)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, MODE)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if backup is not None and path.exists():
+        staged = backup.with_name(f".{backup.name}.{os.getpid()}.tmp")
+        try:
+            staged.unlink(missing_ok=True)
+            os.link(path, staged)
+            staged.replace(backup)
+        except OSError:
+            staged.unlink(missing_ok=True)
+    tmp.replace(path)
+    fsync_dir(path.parent)
+
+
+def ensure_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -1,0 +1,63 @@
+"""The journal: an append-only JSON-lines record of every event, fsynced per line.
+
+A crash can leave a torn last line; readers skip it, and the next writer terminates it first
+so a new event is never glued onto a fragment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from flexmigrate.redact import REDACT
+from flexmigrate.state.files import MODE
+from flexmigrate.state.model import now_iso
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        if self._fd is None:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, MODE)
+            size = os.fstat(fd).st_size
+            if size:
+                with self.path.open("rb") as existing:
+                    existing.seek(size - 1)
+                    if existing.read(1) != b"\n":
+                        os.write(fd, b"\n")
+            self._fd = fd
+        return self._fd
+
+    def append(self, event: str, **data: Any) -> dict[str, Any]:
+        record = {"ts": now_iso(), "event": event, **data}
+        line = json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False)
+        line = REDACT(line, limit=None, patterns=False)
+        fd = self._open()
+        os.write(fd, line.encode() + b"\n")
+        os.fsync(fd)
+        return record
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except FileNotFoundError:
+            return []
+        events = []
+        for raw in lines:
+            if not raw.strip():
+                continue
+            try:
+                events.append(json.loads(raw))
+            except ValueError:
+                continue  # a line torn by a crash
+        return events

@@ -1,0 +1,181 @@
+"""The run lock: one mutating command at a time per runbook.
+
+The lock file records who holds it (pid, host, user, command, since, heartbeat). A holder whose
+process is gone on this same host was killed, and the next command takes the lock over (the
+caller warns and journals it), so ``resume`` after a crash just works. A lock held on another
+host, or by a live process, is released only by ``unlock --force``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from flexmigrate.errors import LockHeld
+from flexmigrate.state.files import MODE, write_atomic
+from flexmigrate.state.model import now_iso
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    pid: int
+    host: str
+    user: str
+    command: str
+    since: str
+    heartbeat: str
+    nonce: str
+    pid_start: str | None = None
+
+    def describe(self) -> str:
+        return (
+            f"{self.command!r} (pid {self.pid} on {self.host}, user {self.user}, "
+            f"since {self.since})"
+        )
+
+    def heartbeat_age(self, now: dt.datetime | None = None) -> float | None:
+        try:
+            beat = dt.datetime.strptime(self.heartbeat, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=dt.UTC
+            )
+        except ValueError:
+            return None
+        return ((now or dt.datetime.now(dt.UTC)) - beat).total_seconds()
+
+
+@dataclass(frozen=True)
+class Takeover:
+    """The lock was taken from a holder whose process is gone."""
+
+    previous: LockHolder
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid: int, pid_start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if pid_start is not None:
+        current = _process_start(pid)
+        if current is not None and current != pid_start:
+            return False  # the pid was reused by another process
+    return True
+
+
+class RunLock:
+    def __init__(self, path: Path, stale_after: float = 600.0) -> None:
+        self.path = path
+        self.stale_after = stale_after
+        self.holder: LockHolder | None = None
+
+    def read(self) -> LockHolder | None:
+        try:
+            data = json.loads(self.path.read_text())
+            return LockHolder(**data)
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            raise LockHeld(
+                f"the lock file {self.path} is unreadable ({exc}); if no run is active, "
+                "release it with `flexmigrate unlock --force`"
+            ) from None
+
+    def acquire(self, command: str) -> Takeover | None:
+        import uuid
+
+        me = LockHolder(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            user=getpass.getuser(),
+            command=command,
+            since=now_iso(),
+            heartbeat=now_iso(),
+            nonce=uuid.uuid4().hex,
+            pid_start=_process_start(os.getpid()),
+        )
+        takeover: Takeover | None = None
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, MODE)
+            except FileExistsError:
+                holder = self.read()
+                if holder is None:
+                    continue  # released in between
+                if holder.host == me.host and not _alive(holder.pid, holder.pid_start):
+                    # Only one contender wins this rename; the others find the file gone.
+                    graveyard = self.path.with_name(f".lock.dead.{holder.nonce}")
+                    try:
+                        self.path.rename(graveyard)
+                    except FileNotFoundError:
+                        continue
+                    graveyard.unlink(missing_ok=True)
+                    takeover = Takeover(holder)
+                    continue
+                raise LockHeld(self._held_message(holder)) from None
+            try:
+                os.write(fd, json.dumps(asdict(me)).encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self.holder = me
+            return takeover
+        raise LockHeld(f"could not take the lock {self.path}: it keeps changing hands")
+
+    def _held_message(self, holder: LockHolder) -> str:
+        message = f"another run holds the lock: {holder.describe()}"
+        age = holder.heartbeat_age()
+        if age is not None and age > self.stale_after:
+            message += (
+                f"; its heartbeat is {int(age)}s old, so it looks stale — if that run is gone, "
+                "release the lock with `flexmigrate unlock --force`"
+            )
+        elif holder.host != socket.gethostname():
+            message += "; it is on another host — only `flexmigrate unlock --force` releases it"
+        else:
+            message += "; wait for it to finish"
+        return message
+
+    def heartbeat(self) -> None:
+        if self.holder is None:
+            return
+        current = self.read()
+        if current is None or current.nonce != self.holder.nonce:
+            return  # no longer ours (forced unlock); do not resurrect it
+        beat = LockHolder(**{**asdict(self.holder), "heartbeat": now_iso()})
+        write_atomic(self.path, json.dumps(asdict(beat)).encode())
+        self.holder = beat
+
+    def release(self) -> None:
+        if self.holder is None:
+            return
+        try:
+            current = self.read()
+        except LockHeld:
+            current = None
+        if current is not None and current.nonce == self.holder.nonce:
+            self.path.unlink(missing_ok=True)
+        self.holder = None
+
+    def force_release(self) -> LockHolder | None:
+        try:
+            holder = self.read()
+        except LockHeld:
+            holder = None
+        self.path.unlink(missing_ok=True)
+        return holder

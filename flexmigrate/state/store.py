@@ -1,0 +1,158 @@
+"""Where state lives. ``StateStore`` is the interface the executor uses; ``LocalStateStore``
+keeps it in ``<state-dir>/<runbook name>/``. A team backend (S3 with a DynamoDB lock) implements
+the same interface without touching the executor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+from flexmigrate import __version__
+from flexmigrate.errors import StateError
+from flexmigrate.redact import REDACT
+from flexmigrate.state.files import ensure_dir, write_atomic
+from flexmigrate.state.journal import Journal
+from flexmigrate.state.lock import LockHolder, RunLock, Takeover
+from flexmigrate.state.model import SCHEMA_VERSION, State, now_iso
+
+
+class StateStore(Protocol):
+    location: str
+
+    def load(self) -> State | None: ...
+    def load_or_new(self, runbook: str) -> State: ...
+    def save(self, state: State) -> None: ...
+    def journal(self, event: str, **data: Any) -> dict[str, Any]: ...
+    def read_journal(self) -> list[dict[str, Any]]: ...
+    def lock(self, command: str) -> Takeover | None: ...
+    def heartbeat(self) -> None: ...
+    def unlock(self) -> None: ...
+    def force_unlock(self) -> LockHolder | None: ...
+    def lock_holder(self) -> LockHolder | None: ...
+    def reports_dir(self) -> Path: ...
+    def close(self) -> None: ...
+
+
+class LocalStateStore:
+    """State in a local directory: ``state.json`` (+ ``.bak``), ``journal.jsonl``, ``lock``."""
+
+    def __init__(self, root: Path, *, lock_stale_after: float = 600.0) -> None:
+        self.root = root
+        self.location = str(root)
+        self.state_path = root / "state.json"
+        self.backup_path = root / "state.json.bak"
+        self._journal = Journal(root / "journal.jsonl")
+        self._lock = RunLock(root / "lock", stale_after=lock_stale_after)
+        self._loaded: tuple[str, int] | None = None  # (lineage, serial) as read
+
+    # -- state --------------------------------------------------------------------------
+    def load(self) -> State | None:
+        state = self._read(self.state_path)
+        if state is not None:
+            self._loaded = (state.lineage, state.serial)
+        return state
+
+    def load_or_new(self, runbook: str) -> State:
+        state = self.load()
+        if state is None:
+            return State(runbook=runbook, flexmigrate_version=__version__)
+        if state.runbook != runbook:
+            raise StateError(
+                f"{self.state_path} belongs to runbook {state.runbook!r}, not {runbook!r}; "
+                "use another --state-dir or the matching runbook"
+            )
+        return state
+
+    def _read(self, path: Path) -> State | None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise StateError(
+                f"{path} is corrupt ({exc}); flexmigrate will not overwrite it. "
+                "Inspect it, or put the previous version back with `flexmigrate state restore`.",
+            ) from None
+        if not isinstance(data, dict) or "schema_version" not in data:
+            raise StateError(f"{path} is not a flexmigrate state file; it was left untouched")
+        version = data.get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise StateError(
+                f"{path} was written by a newer flexmigrate (state schema {version}, this version "
+                f"reads {SCHEMA_VERSION}); upgrade flexmigrate — the file was left untouched"
+            )
+        try:
+            return State.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(
+                f"{path} is corrupt (missing or bad field: {exc}); left untouched"
+            ) from None
+
+    def save(self, state: State) -> None:
+        ensure_dir(self.root)
+        on_disk = self._read(self.state_path) if self.state_path.exists() else None
+        if on_disk is not None:
+            if on_disk.lineage != state.lineage:
+                raise StateError(
+                    f"{self.state_path} now has lineage {on_disk.lineage}, not the {state.lineage} "
+                    "this run loaded: another state was put in its place. Nothing was written."
+                )
+            if self._loaded is not None and on_disk.serial > self._loaded[1]:
+                raise StateError(
+                    f"{self.state_path} was changed by someone else (serial {on_disk.serial} > "
+                    f"{self._loaded[1]}) while this run held it. Nothing was written."
+                )
+        state.serial += 1
+        state.updated_at = now_iso()
+        state.flexmigrate_version = __version__
+        text = json.dumps(state.to_dict(), indent=2, sort_keys=False, default=str)
+        text = REDACT(text, limit=None, patterns=False)
+        write_atomic(self.state_path, text.encode() + b"\n", backup=self.backup_path)
+        self._loaded = (state.lineage, state.serial)
+
+    def restore_backup(self) -> State:
+        """Put ``state.json.bak`` back in place (after checking it reads)."""
+        backup = self._read(self.backup_path)
+        if backup is None:
+            raise StateError(f"there is no backup at {self.backup_path}")
+        if self.state_path.exists():
+            damaged = self.root / f"state.json.damaged-{now_iso().replace(':', '')}"
+            self.state_path.rename(damaged)
+        write_atomic(self.state_path, self.backup_path.read_bytes())
+        return backup
+
+    # -- journal ------------------------------------------------------------------------
+    def journal(self, event: str, **data: Any) -> dict[str, Any]:
+        ensure_dir(self.root)
+        return self._journal.append(event, **data)
+
+    def read_journal(self) -> list[dict[str, Any]]:
+        return self._journal.read()
+
+    # -- lock ---------------------------------------------------------------------------
+    def lock(self, command: str) -> Takeover | None:
+        ensure_dir(self.root)
+        return self._lock.acquire(command)
+
+    def heartbeat(self) -> None:
+        self._lock.heartbeat()
+
+    def unlock(self) -> None:
+        self._lock.release()
+
+    def force_unlock(self) -> LockHolder | None:
+        return self._lock.force_release()
+
+    def lock_holder(self) -> LockHolder | None:
+        return self._lock.read()
+
+    def reports_dir(self) -> Path:
+        path = self.root / "reports"
+        ensure_dir(path)
+        return path
+
+    def close(self) -> None:
+        self._journal.close()
