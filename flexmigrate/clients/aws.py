@@ -1,0 +1,268 @@
+"""AWS clients: one boto3 session per command, clients cached per service.
+
+- Retries: botocore's ``standard`` mode (attempts from the runbook) — the only retry layer
+  around an AWS API call; nothing here loops around a call that already retries.
+- Dry-run is read-only by construction: a ``before-call`` hook refuses every operation outside
+  an allowlist of reads, so a bug in a phase's ``plan`` cannot mutate anything.
+- Every mutating call is journaled: the intent before it, the result (with IDs) after it.
+- Errors come out as ``CloudError`` / ``TransientCloudError``, redacted and bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from flexmigrate import __version__
+from flexmigrate.errors import CloudError, ReadOnlyViolation, TransientCloudError
+from flexmigrate.redact import REDACT
+
+READ_PREFIXES = ("Describe", "List", "Get", "Head", "Lookup", "Search", "BatchGet", "Query", "Scan")
+# Side-effect-free operations whose names do not say so.
+READ_OPERATIONS = {
+    ("iam", "SimulatePrincipalPolicy"),
+    ("iam", "SimulateCustomPolicy"),
+    ("sts", "GetCallerIdentity"),
+    ("sts", "DecodeAuthorizationMessage"),
+    ("ec2", "DescribeRegions"),
+}
+THROTTLING_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "SlowDown",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalError",
+    "InternalFailure",
+    "ServerException",
+}
+NOT_FOUND_CODES = {
+    "NoSuchEntity",
+    "ResourceNotFoundException",
+    "NotFoundException",
+    "TargetGroupNotFound",
+    "LoadBalancerNotFound",
+    "ListenerNotFound",
+    "RuleNotFound",
+    "InvalidGroup.NotFound",
+    "InvalidInstanceID.NotFound",
+    "InvalidPermission.NotFound",
+    "InvalidAMIID.NotFound",
+    "InvalidVpcID.NotFound",
+    "InvalidSubnetID.NotFound",
+    "ParameterNotFound",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "ResourceNotFound",
+}
+
+CallListener = Callable[[str, str, str, dict[str, Any]], None]
+"""(event: "intent" | "result" | "error", service, operation, details) for mutating calls."""
+
+
+def is_read_operation(service: str, operation: str) -> bool:
+    return operation.startswith(READ_PREFIXES) or (service, operation) in READ_OPERATIONS
+
+
+def is_not_found(error: BaseException) -> bool:
+    return isinstance(error, CloudError) and (
+        error.code in NOT_FOUND_CODES or error.code.endswith(".NotFound") or error.status == 404
+    )
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    region: str
+    profile: str | None = None
+    max_attempts: int = 5
+    account_id: str | None = None
+
+
+class AwsClient:
+    """A boto3 client whose errors come out wrapped and redacted. ``raw`` is the boto3 client."""
+
+    def __init__(self, raw: Any, service: str) -> None:
+        self.raw = raw
+        self.service = service
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.raw, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except Exception as exc:
+                raise wrap_error(exc, self.service, name) from exc
+
+        return call
+
+    def paginate(self, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        try:
+            paginator = self.raw.get_paginator(operation)
+            yield from paginator.paginate(**kwargs)
+        except Exception as exc:
+            raise wrap_error(exc, self.service, operation) from exc
+
+
+def wrap_error(exc: BaseException, service: str, operation: str) -> BaseException:
+    """A botocore exception as a redacted CloudError; anything else unchanged."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionClosedError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(exc, ReadOnlyViolation | CloudError):
+        return exc
+    where = f"{service}:{operation}"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = REDACT(f"{where} failed: {code}: {error.get('Message', '')}".rstrip(": "))
+        transient = code in THROTTLING_CODES or status >= 500
+        cls = TransientCloudError if transient else CloudError
+        hint = None
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            hint = "the credentials in use lack this permission; see the runbook's IAM notes"
+        return cls(message, code=code, status=status, operation=where, hint=hint)
+    if isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError):
+        return TransientCloudError(
+            REDACT(f"{where}: {exc}"), code="ConnectionError", operation=where
+        )
+    if isinstance(exc, NoCredentialsError):
+        return CloudError(
+            "no AWS credentials found",
+            code="NoCredentials",
+            operation=where,
+            hint="set AWS_PROFILE (or the runbook's aws.profile) or AWS_ACCESS_KEY_ID/SECRET",
+        )
+    if isinstance(exc, BotoCoreError):
+        return CloudError(REDACT(f"{where}: {exc}"), code=type(exc).__name__, operation=where)
+    return exc
+
+
+def _resource_ids(parsed: Any) -> dict[str, Any]:
+    """IDs and ARNs in a response, for the journal: what a mutating call created."""
+    found: dict[str, Any] = {}
+
+    def walk(node: Any, depth: int) -> None:
+        if depth > 3 or len(found) >= 12:
+            return
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "ResponseMetadata":
+                    continue
+                if isinstance(value, str) and (
+                    key.endswith(("Arn", "Id", "ARN")) or key in ("arn", "name", "id", "status")
+                ):
+                    found.setdefault(key, value)
+                elif isinstance(value, dict | list):
+                    walk(value, depth + 1)
+        elif isinstance(node, list):
+            for item in node[:3]:
+                walk(item, depth + 1)
+
+    walk(parsed, 0)
+    return found
+
+
+class AwsClients:
+    """Builds and caches clients for one command. ``read_only`` makes every client refuse
+    mutating operations; ``listener`` hears about every mutating call (for the journal)."""
+
+    def __init__(
+        self,
+        settings: AwsSettings,
+        *,
+        read_only: bool = False,
+        listener: CallListener | None = None,
+    ) -> None:
+        self.settings = settings
+        self.read_only = read_only
+        self.listener = listener
+        self.calls: Counter[str] = Counter()
+        self._session: Any = None
+        self._clients: dict[str, AwsClient] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            import boto3
+
+            self._session = boto3.session.Session(
+                profile_name=self.settings.profile, region_name=self.settings.region
+            )
+        return self._session
+
+    def client(self, service: str) -> AwsClient:
+        with self._lock:
+            cached = self._clients.get(service)
+            if cached is None:
+                cached = AwsClient(self._make(service), service)
+                self._clients[service] = cached
+            return cached
+
+    def _make(self, service: str) -> Any:
+        from botocore.config import Config
+
+        config = Config(
+            retries={"mode": "standard", "max_attempts": self.settings.max_attempts},
+            user_agent_extra=f"flexmigrate/{__version__}",
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        raw = self.session.client(service, config=config)
+        raw.meta.events.register("before-call.*.*", self._before_call)
+        raw.meta.events.register("after-call.*.*", self._after_call)
+        raw.meta.events.register("after-call-error.*.*", self._after_call_error)
+        return raw
+
+    def _before_call(self, model: Any, **_: Any) -> None:
+        service = model.service_model.service_name
+        operation = model.name
+        self.calls[service] += 1
+        if is_read_operation(service, operation):
+            return
+        if self.read_only:
+            raise ReadOnlyViolation(
+                f"dry-run refused the mutating call {service}:{operation} "
+                "(a plan must only read; this is a bug in the phase's plan)"
+            )
+        if self.listener is not None:
+            self.listener("intent", service, operation, {})
+
+    def _after_call(self, model: Any, parsed: Any = None, **_: Any) -> None:
+        service = model.service_model.service_name
+        if self.listener is None or is_read_operation(service, model.name):
+            return
+        status = (parsed or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        self.listener(
+            "result", service, model.name, {"status": status, "ids": _resource_ids(parsed or {})}
+        )
+
+    def _after_call_error(self, model: Any = None, exception: Any = None, **_: Any) -> None:
+        if model is None or self.listener is None:
+            return
+        service = model.service_model.service_name
+        if is_read_operation(service, model.name):
+            return
+        self.listener("error", service, model.name, {"error": REDACT(str(exception))})
+
+    def caller_identity(self) -> dict[str, Any]:
+        identity: dict[str, Any] = self.client("sts").get_caller_identity()
+        return identity

@@ -1,0 +1,121 @@
+"""The clients of one command, built once and passed in: AWS, Kubernetes (lazily, the
+production way unless the runbook names a kube context) and external tools."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flexmigrate.clients.aws import AwsClients, AwsSettings, CallListener
+from flexmigrate.clients.kube import KubeApi, api_client_for_context, api_client_for_eks
+from flexmigrate.clients.tools import ToolRunner
+from flexmigrate.state.files import MODE
+
+if TYPE_CHECKING:
+    from flexmigrate.runbook.model import Runbook
+
+
+class Clients:
+    def __init__(
+        self,
+        runbook: Runbook,
+        *,
+        read_only: bool = False,
+        listener: CallListener | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.runbook = runbook
+        self.read_only = read_only
+        self.aws = AwsClients(
+            AwsSettings(
+                region=runbook.aws.region,
+                profile=runbook.aws.profile,
+                max_attempts=runbook.aws.max_attempts,
+                account_id=runbook.aws.account_id,
+            ),
+            read_only=read_only,
+            listener=listener,
+        )
+        self.tools = ToolRunner(read_only=read_only)
+        self._listener = listener
+        self._sleep = sleep
+        self._kube: KubeApi | None = None
+
+    def kube(self) -> KubeApi:
+        if self._kube is None:
+            k8s = self.runbook.kubernetes
+            if k8s.context:
+                api_client = api_client_for_context(k8s.kubeconfig, k8s.context)
+            else:
+                endpoint, ca = self.cluster_endpoint()
+                name = self.runbook.cluster.name
+                from flexmigrate.clients.eks_token import get_token
+
+                api_client = api_client_for_eks(
+                    endpoint, ca, lambda: get_token(self.aws.session, name)
+                )
+            self._kube = KubeApi(
+                api_client, read_only=self.read_only, listener=self._listener, sleep=self._sleep
+            )
+        return self._kube
+
+    def cluster_endpoint(self) -> tuple[str, str]:
+        cluster = self.aws.client("eks").describe_cluster(name=self.runbook.cluster.name)["cluster"]
+        return str(cluster["endpoint"]), str(cluster["certificateAuthority"]["data"])
+
+    def write_kubeconfig(self, directory: Path) -> Path:
+        """A kubeconfig for helm: the cluster's endpoint and CA, and an exec entry that makes a
+        fresh EKS token when asked — no token is written to disk."""
+        from ruamel.yaml import YAML
+
+        k8s = self.runbook.kubernetes
+        path = directory / "kubeconfig"
+        if k8s.context:
+            source = Path(k8s.kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config"))
+            path.write_bytes(source.expanduser().read_bytes())
+            return path
+        endpoint, ca = self.cluster_endpoint()
+        name = self.runbook.cluster.name
+        exec_args = ["-m", "flexmigrate.clients.eks_token", "--cluster", name]
+        exec_args += ["--region", self.runbook.aws.region]
+        if self.runbook.aws.profile:
+            exec_args += ["--profile", self.runbook.aws.profile]
+        document: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca}}
+            ],
+            "users": [
+                {
+                    "name": name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": sys.executable,
+                            "args": exec_args,
+                            "interactiveMode": "Never",
+                        }
+                    },
+                }
+            ],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "current-context": name,
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, MODE)
+        with os.fdopen(fd, "w") as handle:
+            YAML(typ="safe").dump(document, handle)
+        return path
+
+    def call_counts(self) -> dict[str, int]:
+        counts = {"aws": sum(self.aws.calls.values()), "tools": self.tools.calls}
+        counts["kubernetes"] = sum(self._kube.calls.values()) if self._kube else 0
+        return counts
+
+    def close(self) -> None:
+        if self._kube is not None:
+            self._kube.close()
