@@ -1,0 +1,58 @@
+"""Checks the engine adds to every phase: the credentials belong to the runbook's account and
+region (as Terraform's allowed_account_ids), and the previous phase is complete."""
+
+from __future__ import annotations
+
+from flexmigrate.engine.context import StepContext
+from flexmigrate.engine.protocol import Check, Outcome, failed, passed, skipped
+from flexmigrate.errors import CloudError
+
+
+def _identity(ctx: StepContext) -> Outcome:
+    expected = ctx.runbook.aws.account_id
+    region = ctx.runbook.aws.region
+    try:
+        identity = ctx.clients.aws.caller_identity()
+    except CloudError as exc:
+        return failed(f"cannot tell who the credentials are: {exc}", exc.hint)
+    account = str(identity.get("Account", ""))
+    who = identity.get("Arn", "?")
+    if account != expected:
+        return failed(
+            f"credentials are for account {account} ({who}); the runbook is for {expected}",
+            "switch profile/credentials, or fix aws.account_id in the runbook",
+        )
+    try:
+        regions = ctx.aws("ec2").describe_regions(RegionNames=[region], AllRegions=True)["Regions"]
+    except CloudError as exc:
+        return failed(f"region {region} is not usable: {exc}", "enable the region for the account")
+    status = regions[0].get("OptInStatus", "opt-in-not-required") if regions else "unknown"
+    if status not in ("opt-in-not-required", "opted-in"):
+        return failed(
+            f"region {region} is not enabled for account {account} ({status})",
+            f"enable {region} in the account settings (it is an opt-in region)",
+        )
+    return passed(f"account {account} ({who}), region {region}")
+
+
+IDENTITY = Check("aws-identity", "credentials match the runbook's account and region", _identity)
+
+
+def previous_phase(planned_before: frozenset[str]) -> Check:
+    """Phase N needs N−1 complete (or, in a plan of several phases, planned before it)."""
+
+    def run(ctx: StepContext) -> Outcome:
+        previous = ctx.session.registry.previous(ctx.phase)
+        if previous is None:
+            return passed("first phase")
+        status = ctx.phase_status(previous.id)
+        if status == "completed":
+            return passed(f"{previous.id} ({previous.slug}) is complete")
+        if previous.id in planned_before:
+            return skipped(f"{previous.id} is planned before this phase")
+        return failed(
+            f"{previous.id} ({previous.slug}) is {status}",
+            f"run `flexmigrate run {previous.slug}` first",
+        )
+
+    return Check("previous-phase", "previous phase is complete", run)
