@@ -1,0 +1,353 @@
+"""The command line: thin click commands that build frozen options and call the engine.
+
+Only click is imported at start-up, so ``--help`` stays as fast as click itself; each command
+imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from flexmigrate import __version__
+
+if TYPE_CHECKING:
+    from flexmigrate.engine.protocol import Registry
+    from flexmigrate.options import Options
+
+PHASES_HELP = (
+    "PHASE is phase-1 … phase-5 or its slug: cluster-foundation, lb-controller, app-deploy, "
+    "traffic-shift, decommission."
+)
+EXIT_CODES = """\b
+Exit codes:
+  0  done                        4  a health gate was breached; traffic rolled back
+  1  a step failed (resumable)   5  another run holds the lock
+  2  invalid input; no change   70  internal error (bug): see the crash log
+  3  preflight failed; no change 130 interrupted (Ctrl-C); state saved"""
+
+
+def _report_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--report",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Also write a report: .md, .json or .html (one self-contained page).",
+    )(func)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES,
+)
+@click.option(
+    "--runbook",
+    metavar="PATH",
+    help="Runbook file (default: $FLEXMIGRATE_RUNBOOK, else ./flexmigrate.yaml). A bare name "
+    "such as `sandbox` picks a runbook shipped with flexmigrate.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("FLEXMIGRATE_STATE_DIR", ".flexmigrate/state"),
+    show_default="$FLEXMIGRATE_STATE_DIR or .flexmigrate/state",
+    help="Where state, journal, lock and reports live (one subdirectory per runbook).",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON document on stdout, never a prompt or animation.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Confirm destructive steps without asking.")
+@click.option("-v", "--verbose", count=True, help="More detail (repeatable).")
+@click.option("--no-color", is_flag=True, help="No colour (NO_COLOR is honoured too).")
+@click.version_option(__version__, prog_name="flexmigrate")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    runbook: str | None,
+    state_dir: Path,
+    output: str,
+    yes: bool,
+    verbose: int,
+    no_color: bool,
+) -> None:
+    """Move the Flexdesk backend from EC2 onto Amazon EKS in five resumable phases.
+
+    \b
+    Phases (each: preflight checks, checkpointed steps, a dry-run plan, a rollback):
+      phase-1 cluster-foundation  IAM roles, EKS cluster, access, OIDC, node groups, add-ons
+      phase-2 lb-controller       AWS Load Balancer Controller (IRSA, Helm or manifests)
+      phase-3 app-deploy          manifests, Secret from AWS, rollout, EKS target group
+      phase-4 traffic-shift       weighted ALB cutover 10 → 25 → 50 → 100 % with health gates
+      phase-5 decommission        AMI backup, deregister and stop the EC2 instance
+
+    \b
+    Start with a rehearsal on this machine, then plan before you run:
+      flexmigrate rehearse
+      flexmigrate --runbook runbooks/flexdesk-production.yaml plan all --report plan.html
+      flexmigrate run cluster-foundation
+      flexmigrate resume            # after a failure or Ctrl-C
+      flexmigrate rollback          # undo the latest phase, newest step first
+    """
+    from flexmigrate.options import Options
+
+    loader = ctx.meta.get("flexmigrate.registry")
+    ctx.obj = Options(
+        runbook=runbook,
+        state_dir=state_dir,
+        json=output == "json",
+        yes=yes,
+        verbose=verbose,
+        color=not no_color,
+        registry_loader=loader or _default_registry,
+        argv=tuple(ctx.meta.get("flexmigrate.argv", ())),
+    )
+
+
+def _default_registry() -> Registry:
+    from flexmigrate.options import default_registry
+
+    registry: Registry = default_registry()
+    return registry
+
+
+@cli.command()
+@click.argument("phase", required=False, metavar="[PHASE|all]")
+@_report_option
+@click.pass_obj
+def plan(opts: Options, phase: str | None, report: Path | None) -> int:
+    """Dry-run: preflight checks and every planned change. Nothing is mutated.
+
+    The clients refuse any mutating call in this mode, so a plan cannot change anything.
+    With no PHASE, plans every phase not yet complete.
+    """
+    from flexmigrate.commands import run
+
+    return run.plan(opts, phase, report)
+
+
+@cli.command(epilog=PHASES_HELP)
+@click.argument("phase", metavar="PHASE|all")
+@click.option("--dry-run", is_flag=True, help="Only plan (same as `plan PHASE`).")
+@_report_option
+@click.pass_obj
+def run(opts: Options, phase: str, dry_run: bool, report: Path | None) -> int:
+    """Run a phase (or all pending phases in order).
+
+    Preflight runs every check first and stops before any change if one fails (exit 3).
+    Each step is checkpointed; a failure leaves state that `flexmigrate resume` continues.
+    Running a completed phase re-verifies it, reports drift and changes nothing.
+    """
+    from flexmigrate.commands import run as commands
+
+    return commands.run(opts, phase, dry_run, report)
+
+
+@cli.command()
+@_report_option
+@click.pass_obj
+def resume(opts: Options, report: Path | None) -> int:
+    """Continue the interrupted or failed phase from its last checkpoint.
+
+    The step that was in progress is ensured again: it re-reads what exists and adopts it,
+    so nothing is created twice. An interrupted rollback is continued the same way.
+    """
+    from flexmigrate.commands import run as commands
+
+    return commands.resume(opts, report)
+
+
+@cli.command(epilog=PHASES_HELP)
+@click.argument("phase", required=False, metavar="[PHASE|all]")
+@click.option("--dry-run", is_flag=True, help="Show what would be undone; change nothing.")
+@_report_option
+@click.pass_obj
+def rollback(opts: Options, phase: str | None, dry_run: bool, report: Path | None) -> int:
+    """Undo a phase's steps, newest first (default: the latest phase that ran).
+
+    Only resources carrying flexmigrate's ownership tags are deleted; adopted ones stay.
+    A phase cannot be rolled back while a later one is not (except with `all`).
+    Asks for confirmation on a terminal; without one, needs --yes.
+    """
+    from flexmigrate.commands import run as commands
+
+    return commands.rollback(opts, phase, dry_run, report)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
+@click.pass_obj
+def status(opts: Options, as_json: bool) -> int:
+    """Phases, steps, recorded traffic weights and the lock holder (reads only the state)."""
+    from dataclasses import replace
+
+    from flexmigrate.commands import info
+
+    return info.status(replace(opts, json=opts.json or as_json))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
+@click.pass_obj
+def history(opts: Options, as_json: bool) -> int:
+    """The journal: every event, intent and result, oldest first."""
+    from dataclasses import replace
+
+    from flexmigrate.commands import info
+
+    return info.history(replace(opts, json=opts.json or as_json))
+
+
+@cli.command()
+@click.option(
+    "--force", is_flag=True, help="Release a lock held by a live process or another host."
+)
+@click.pass_obj
+def unlock(opts: Options, force: bool) -> int:
+    """Release the run lock.
+
+    Without --force, only a lock whose process is gone (on this host) is released. Use
+    --force only when you are sure the holder is not running: two runs at once can
+    corrupt a migration.
+    """
+    from flexmigrate.commands import info
+
+    return info.unlock(opts, force)
+
+
+@cli.group()
+def runbook() -> None:
+    """Check a runbook, or print its JSON Schema for editors."""
+
+
+@runbook.command("validate")
+@click.argument("path", required=False)
+@click.pass_obj
+def runbook_validate(opts: Options, path: str | None) -> int:
+    """Validate a runbook: every problem with file, line and field. Exit 2 if invalid."""
+    from flexmigrate.commands import info
+
+    return info.validate(opts, path)
+
+
+@runbook.command("schema")
+@click.pass_obj
+def runbook_schema(opts: Options) -> int:
+    """Print the runbook's JSON Schema (point your editor's YAML support at it)."""
+    from flexmigrate.commands import info
+
+    return info.schema(opts)
+
+
+@cli.group()
+def state() -> None:
+    """Recover a damaged state."""
+
+
+@state.command("restore")
+@click.pass_obj
+def state_restore(opts: Options) -> int:
+    """Put state.json.bak (the previous checkpoint) back in place of state.json."""
+    from flexmigrate.commands import info
+
+    return info.state_restore(opts)
+
+
+def _fail(
+    exit_code: int, message: str, json_mode: bool, kind: str, hint: str | None = None
+) -> NoReturn:
+    if json_mode:
+        import json
+
+        sys.stdout.write(
+            json.dumps(
+                {"error": {"exit_code": exit_code, "kind": kind, "message": message, "hint": hint}}
+            )
+            + "\n"
+        )
+    else:
+        click.echo(f"error: {message}", err=True)
+        if hint:
+            click.echo(f"hint: {hint}", err=True)
+    raise SystemExit(exit_code)
+
+
+def main(argv: Sequence[str] | None = None, registry: Callable[[], Registry] | None = None) -> int:
+    """Run the command line; returns the exit code. ``registry`` replaces the phases (tests)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    json_mode = _json_requested(args)
+    meta: dict[str, Any] = {"flexmigrate.argv": args}
+    if registry is not None:
+        meta["flexmigrate.registry"] = registry
+    try:
+        with cli.make_context("flexmigrate", list(args), obj=None) as ctx:
+            ctx.meta.update(meta)
+            result = cli.invoke(ctx)
+        return int(result or 0)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.UsageError as exc:
+        if json_mode:
+            _fail(2, exc.format_message(), True, "usage")
+        exc.show()
+        return 2
+    except click.Abort:
+        click.echo("interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("interrupted; the state is saved — `flexmigrate resume` continues", err=True)
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+        return _handle(exc, args, json_mode)
+
+
+def _handle(exc: Exception, args: list[str], json_mode: bool) -> int:
+    from flexmigrate.errors import FlexmigrateError
+    from flexmigrate.exitcodes import ExitCode
+    from flexmigrate.redact import REDACT
+
+    if isinstance(exc, FlexmigrateError) and exc.exit_code != ExitCode.INTERNAL_ERROR:
+        if getattr(exc, "reported", False):
+            if not json_mode:
+                click.echo(f"error: {REDACT(str(exc), limit=None)}", err=True)
+            return int(exc.exit_code)
+        try:
+            _fail(int(exc.exit_code), REDACT(str(exc), limit=None), json_mode, exc.kind, exc.hint)
+        except SystemExit as done:
+            return int(done.code or 0)
+    from flexmigrate.crash import write_crash_log
+
+    state_dir = Path(os.environ.get("FLEXMIGRATE_STATE_DIR", ".flexmigrate/state"))
+    for index, arg in enumerate(args):
+        if arg == "--state-dir" and index + 1 < len(args):
+            state_dir = Path(args[index + 1])
+        elif arg.startswith("--state-dir="):
+            state_dir = Path(arg.split("=", 1)[1])
+    path = write_crash_log(exc, args, state_dir / "crash")
+    summary = (
+        REDACT(f"{type(exc).__name__}: {exc}").splitlines()[0] if str(exc) else type(exc).__name__
+    )
+    try:
+        _fail(70, f"internal error ({summary}); crash log: {path}", json_mode, "internal_error")
+    except SystemExit as done:
+        return int(done.code or 0)
+
+
+def _json_requested(args: list[str]) -> bool:
+    for index, arg in enumerate(args):
+        if arg == "--output=json" or (
+            arg == "--output" and args[index + 1 : index + 2] == ["json"]
+        ):
+            return True
+        if arg == "--json":
+            return True
+    return False

@@ -1,0 +1,1 @@
+"""What each command does, behind the thin click layer in ``flexmigrate.cli``."""

@@ -1,0 +1,128 @@
+"""status, history, unlock, runbook validate|schema, state restore: no cloud calls."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from flexmigrate.commands.base import make_ui, store_for
+from flexmigrate.errors import LockHeld, RunbookError
+from flexmigrate.options import Options
+from flexmigrate.runbook.locate import display_path, locate_runbook
+
+
+def _runbook_name(opts: Options) -> str:
+    from flexmigrate.runbook.loader import runbook_name
+
+    return runbook_name(locate_runbook(opts.runbook))
+
+
+def status(opts: Options) -> int:
+    from flexmigrate.commands.show import status_document, status_text
+
+    name = _runbook_name(opts)
+    store = store_for(opts, name)
+    state = store.load()
+    registry = opts.registry_loader()
+    try:
+        holder = store.lock_holder()
+    except LockHeld:
+        holder = None
+    doc = status_document(state, registry, name, holder)
+    if opts.json:
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    else:
+        import os
+
+        status_text(doc, store.location, color=opts.color and not os.environ.get("NO_COLOR"))
+    return 0
+
+
+def history(opts: Options) -> int:
+    from flexmigrate.commands.show import history_text
+
+    ui = make_ui(opts)
+    store = store_for(opts, _runbook_name(opts))
+    events = store.read_journal()
+    if opts.json:
+        ui.emit_json(events)
+    elif not events:
+        ui.info("no events yet")
+    else:
+        history_text(ui, events)
+    return 0
+
+
+def unlock(opts: Options, force: bool) -> int:
+    ui = make_ui(opts)
+    store = store_for(opts, _runbook_name(opts))
+    holder = store.lock_holder()
+    if holder is None:
+        ui.info("the lock is free")
+        if opts.json:
+            ui.emit_json({"released": False, "holder": None})
+        return 0
+    if not force:
+        takeover = store.lock("flexmigrate unlock")  # takes over only a dead holder here
+        store.unlock()
+        store.journal("lock_released", previous=holder.describe(), reason="holder gone")
+        ui.info(f"released the lock of {holder.describe()}: that process is gone")
+        if opts.json:
+            ui.emit_json({"released": True, "holder": holder.describe(), "forced": False})
+        del takeover
+        return 0
+    store.force_unlock()
+    store.journal("lock_forced", previous=holder.describe())
+    ui.warn(f"forced the lock of {holder.describe()} open")
+    if opts.json:
+        ui.emit_json({"released": True, "holder": holder.describe(), "forced": True})
+    return 0
+
+
+def validate(opts: Options, path: str | None) -> int:
+    from flexmigrate.runbook.loader import load_runbook
+
+    ui = make_ui(opts)
+    located = locate_runbook(path or opts.runbook)
+    try:
+        runbook = load_runbook(located)
+    except RunbookError as exc:
+        if opts.json:
+            ui.emit_json({"valid": False, "file": display_path(located), "problems": exc.problems})
+            exc.reported = True  # type: ignore[attr-defined]
+        raise
+    if opts.json:
+        ui.emit_json({"valid": True, "file": display_path(located), "name": runbook.name})
+    else:
+        ui.success(
+            f"{display_path(located)}: valid runbook {runbook.name!r} "
+            f"(cluster {runbook.cluster.name}, {runbook.aws.region}, "
+            f"{len(runbook.cluster.node_groups)} node groups, steps {runbook.traffic.steps})"
+        )
+    return 0
+
+
+def schema(opts: Options) -> int:
+    from flexmigrate.runbook.model import Runbook
+
+    document = Runbook.model_json_schema()
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "flexmigrate runbook"
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    return 0
+
+
+def state_restore(opts: Options) -> int:
+    ui = make_ui(opts)
+    store = store_for(opts, _runbook_name(opts))
+    store.lock(opts.command_line())
+    try:
+        restored = store.restore_backup()
+        store.journal("state_restored", serial=restored.serial)
+    finally:
+        store.unlock()
+    ui.success(
+        f"restored {Path(store.location) / 'state.json'} from its backup (serial {restored.serial})"
+    )
+    return 0

@@ -1,0 +1,181 @@
+"""Terminal rendering of plans, status and history (rich tables)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flexmigrate.engine.report import Report
+from flexmigrate.redact import REDACT
+from flexmigrate.ui import Ui
+
+_ACTION_STYLE = {
+    "create": "green",
+    "adopt": "cyan",
+    "update": "yellow",
+    "delete": "red",
+    "wait": "dim",
+    "no change": "dim",
+}
+
+
+def plan_tables(ui: Ui, report: Report) -> None:
+    from rich.table import Table
+
+    console = ui.console()
+    for phase in report.phases:
+        table = Table(
+            title=f"{phase.id} {phase.slug} — {phase.title} [{phase.status}]",
+            title_justify="left",
+        )
+        table.add_column("step")
+        table.add_column("change")
+        table.add_column("resource", overflow="fold")
+        table.add_column("current → desired", overflow="fold")
+        for step in phase.steps:
+            if step.status == "completed" and not step.changes:
+                table.add_row(step.id, "[dim]done[/]", "", "")
+                continue
+            if step.error:
+                table.add_row(step.id, "[red]?[/]", REDACT(step.error), "")
+            for index, change in enumerate(step.changes):
+                style = _ACTION_STYLE.get(change.action.value, "")
+                flag = " [red](irreversible)[/]" if not change.reversible else ""
+                note = f"\n[dim]{REDACT(change.note)}[/]" if change.note else ""
+                table.add_row(
+                    step.id if index == 0 else "",
+                    f"[{style}]{change.action.value}[/]{flag}",
+                    REDACT(change.resource),
+                    REDACT(f"{change.current or '—'} → {change.desired or '—'}") + note,
+                )
+            for note in step.notes:
+                table.add_row("", "[dim]note[/]", REDACT(note), "")
+        console.print(table)
+        for note in phase.notes:
+            ui.info(f"  note: {note}")
+        for warning in phase.warnings:
+            ui.warn(warning)
+
+
+def status_document(state: Any, registry: Any, runbook: str, lock: Any) -> dict[str, Any]:
+    phases = []
+    known = {p.id for p in registry}
+    for phase in registry:
+        ps = state.find_phase(phase.id) if state else None
+        phases.append(_phase_entry(phase.id, phase.slug, ps))
+    if state:
+        for ps in state.phases:
+            if ps.id not in known:
+                phases.append(_phase_entry(ps.id, ps.slug, ps))
+    holder = None
+    if lock is not None:
+        holder = {
+            "pid": lock.pid,
+            "host": lock.host,
+            "user": lock.user,
+            "command": lock.command,
+            "since": lock.since,
+            "heartbeat": lock.heartbeat,
+        }
+    return {
+        "runbook": runbook,
+        "serial": state.serial if state else 0,
+        "lineage": state.lineage if state else None,
+        "updated_at": state.updated_at if state else None,
+        "phases": phases,
+        "traffic": state.traffic if state else None,
+        "lock": holder,
+    }
+
+
+def _phase_entry(phase_id: str, slug: str, ps: Any) -> dict[str, Any]:
+    if ps is None:
+        return {"id": phase_id, "slug": slug, "status": "pending", "steps": []}
+    return {
+        "id": phase_id,
+        "slug": slug,
+        "status": ps.status.value,
+        "operation": ps.operation.value,
+        "started_at": ps.started_at,
+        "finished_at": ps.finished_at,
+        "error": ps.error,
+        "steps": [
+            {
+                "id": s.id,
+                "status": s.status.value,
+                "attempts": s.attempts,
+                "started_at": s.started_at,
+                "finished_at": s.finished_at,
+                "error": s.error,
+            }
+            for s in ps.steps
+        ],
+    }
+
+
+def status_text(doc: dict[str, Any], location: str, *, color: bool) -> None:
+    """Plain aligned text through click (no rich): ``status`` must start fast."""
+    import click
+
+    def out(text: str = "", style: str | None = None, bold: bool = False) -> None:
+        text = REDACT(text)
+        if color and (style or bold):
+            text = click.style(text, fg=style, bold=bold or None)
+        # colour only on a terminal (click strips it elsewhere), never with --no-color
+        click.echo(text, color=None if color else False)
+
+    out(f"runbook {doc['runbook']} — state {location} (serial {doc['serial']})", bold=True)
+    rows = [("PHASE", "STATUS", "STEPS", "DETAIL")]
+    styles: list[str | None] = [None]
+    colors = {"completed": "green", "failed": "red", "running": "yellow", "rolled_back": "cyan"}
+    for phase in doc["phases"]:
+        steps = phase["steps"]
+        done = sum(1 for s in steps if s["status"] == "completed")
+        status = phase["status"]
+        if phase.get("operation") == "rollback" and status in ("running", "failed"):
+            status += " (rollback)"
+        detail = phase.get("error") or ""
+        current = next(
+            (s for s in steps if s["status"] in ("started", "failed", "rolling_back")), None
+        )
+        if current and not detail:
+            detail = f"at {current['id']} ({current['status']}, attempt {current['attempts']})"
+        rows.append(
+            (
+                f"{phase['id']} {phase['slug']}",
+                status,
+                f"{done}/{len(steps)}" if steps else "",
+                detail,
+            )
+        )
+        styles.append(colors.get(phase["status"]))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row, style in zip(rows, styles, strict=True):
+        line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3]))
+        out(f"{line}  {row[3]}".rstrip(), style, bold=row is rows[0])
+    traffic = doc.get("traffic")
+    if traffic:
+        out(
+            f"traffic: EC2 {traffic.get('ec2_percent')} % / EKS {traffic.get('eks_percent')} % "
+            f"(recorded {traffic.get('updated_at', '?')})"
+        )
+        for gate in traffic.get("gates") or []:
+            out(f"  gate {gate.get('gate')}: {gate.get('result')} {gate.get('detail', '')}")
+    lock = doc.get("lock")
+    if lock:
+        out(
+            f"lock: held by {lock['command']!r} (pid {lock['pid']} on {lock['host']}, "
+            f"since {lock['since']}, heartbeat {lock['heartbeat']})",
+            "yellow",
+        )
+    else:
+        out("lock: free")
+
+
+def history_text(ui: Ui, events: list[dict[str, Any]]) -> None:
+    skip = {"ts", "event", "phase", "step"}
+    for event in events:
+        where = "/".join(x for x in (event.get("phase"), event.get("step")) if x)
+        extra = " ".join(f"{k}={v}" for k, v in event.items() if k not in skip)
+        ui.info(
+            f"{event.get('ts', '')}  {event.get('event', '?'):<18} {where:<32} {extra}".rstrip()
+        )
