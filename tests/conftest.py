@@ -1,0 +1,157 @@
+"""Shared fixtures: a moto server over HTTP with its request recorder, AWS settings for child
+processes, and a runner for the real command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# moto's recorder reads its file location when moto is imported: set it before any import.
+_RECORDING = Path(tempfile.mkdtemp(prefix="flexmigrate-moto-")) / "recording.jsonl"
+os.environ.setdefault("MOTO_RECORDER_FILEPATH", str(_RECORDING))
+
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "af-south-1",
+    "AWS_REGION": "af-south-1",
+}
+
+_READ_PREFIXES = (
+    "Describe",
+    "List",
+    "Get",
+    "Head",
+    "Lookup",
+    "Search",
+    "BatchGet",
+    "Query",
+    "Scan",
+)
+
+
+@dataclass
+class MotoServer:
+    url: str
+
+    def post(self, path: str) -> bytes:
+        request = urllib.request.Request(self.url + path, data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return bytes(response.read())
+
+    def reset(self) -> None:
+        self.post("/moto-api/reset")
+        self.post("/moto-api/recorder/reset-recording")
+
+    def requests(self) -> list[dict[str, object]]:
+        """Every request the server received since the last reset (from its own recorder)."""
+        request = urllib.request.Request(self.url + "/moto-api/recorder/download-recording")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def mutating_requests(self) -> list[str]:
+        """Operations that change something, named from the wire (target header, Action, verb)."""
+        found = []
+        for entry in self.requests():
+            operation = _operation(entry)
+            if (
+                operation
+                and not operation.startswith(_READ_PREFIXES)
+                and operation
+                not in (
+                    "GetCallerIdentity",
+                    "DescribeRegions",
+                )
+            ):
+                found.append(operation)
+        return found
+
+
+def _operation(entry: dict[str, object]) -> str:
+    headers = {str(k).lower(): str(v) for k, v in dict(entry["headers"]).items()}  # type: ignore[call-overload]
+    target = headers.get("x-amz-target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    body = str(entry.get("body") or "")
+    if entry.get("body_encoded"):
+        import base64
+
+        body = base64.b64decode(body).decode(errors="replace")
+    for part in (str(entry["url"]).split("?", 1)[-1] + "&" + body).split("&"):
+        if part.startswith("Action="):
+            return part.split("=", 1)[1]
+    method = str(entry["method"]).upper()
+    return {"GET": "Get", "HEAD": "Head"}.get(method, method.title())
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    moto = MotoServer(f"http://{host}:{port}")
+    moto.post("/moto-api/recorder/start-recording")
+    yield moto
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_server: MotoServer) -> MotoServer:
+    moto_server.reset()
+    return moto_server
+
+
+@pytest.fixture
+def aws_env(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {**FAKE_AWS, "AWS_ENDPOINT_URL": moto.url}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    return env
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEXMIGRATE_", "PYTEST_"))}
+    env["PYTHONPATH"] = str(REPO)
+    env["NO_COLOR"] = "1"
+    env.pop("FLEXMIGRATE_RUNBOOK", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_cli(
+    args: list[str],
+    *,
+    script: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """The real command line in a child process (``script`` swaps in test phases)."""
+    argv = [sys.executable, str(script)] if script else [sys.executable, "-m", "flexmigrate"]
+    return subprocess.run(
+        argv + args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(env),
+        cwd=cwd,
+        check=False,
+    )

@@ -1,0 +1,39 @@
+"""Fixtures for the engine's tests: the real command line with the test phases."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MotoServer, run_cli
+
+HERE = Path(__file__).resolve().parent
+TESTCLI = HERE / "testcli.py"
+RUNBOOK = HERE / "runbook.yaml"
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def cli(aws_env: dict[str, str], state_dir: Path, moto: MotoServer) -> Cli:
+    """``cli("run", "storage", env={...})`` → the finished child process."""
+
+    def invoke(
+        *args: str, env: dict[str, str] | None = None, runbook: Path = RUNBOOK, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return run_cli(
+            ["--runbook", str(runbook), "--state-dir", str(state_dir), *args],
+            script=TESTCLI,
+            env={**aws_env, **(env or {})},
+            timeout=timeout,
+        )
+
+    return invoke
