@@ -1,0 +1,159 @@
+"""The AWS front: a threaded HTTP server between AWS clients and moto.
+
+Each request is identified (service, operation), counted, possibly throttled, then either
+answered by one of the extensions (EKS, target health, CloudWatch percentiles) or passed to
+moto as it came. Nothing here is global: several fronts can run in one process, each on its
+own port with its own state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request
+
+from flexmigrate.sandbox.aws.config import FrontConfig
+from flexmigrate.sandbox.aws.eks import EksFront
+from flexmigrate.sandbox.aws.health import TargetHealth
+from flexmigrate.sandbox.aws.ledger import Ledger
+from flexmigrate.sandbox.aws.metrics import Percentiles
+from flexmigrate.sandbox.aws.protocols import error_reply
+from flexmigrate.sandbox.aws.routing import Call, Router
+from flexmigrate.sandbox.aws.throttle import Throttler
+from flexmigrate.sandbox.aws.upstream import MotoUpstream
+from flexmigrate.sandbox.aws.wire import Inbound, Reply
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+_POLL = 0.05
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Logs to the module logger instead of stderr; HTTP/1.1 so clients keep connections."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.debug("%s %s -> %s", self.command, self.path, code)
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        log.log(logging.ERROR if type == "error" else logging.DEBUG, message, *args)
+
+
+class AwsFront:
+    def __init__(self, config: FrontConfig) -> None:
+        self.config = config
+        self._upstream = MotoUpstream(config.moto_url)
+        self._router = Router()
+        self._ledger = Ledger(config.request_log)
+        self._throttler = Throttler(config.throttle_seed, config.throttle_unavailable_share)
+        self._eks = EksFront(self._upstream, config.timing, config.kube_endpoint)
+        self._health = TargetHealth(
+            self._eks.world, config.faults, config.target_initial, config.target_draining
+        )
+        self._percentiles = Percentiles(self._upstream)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # lifecycle
+
+    def start(self) -> None:
+        """Start serving; the socket listens before this returns, so callers may connect."""
+        self._ledger.open()
+        self._server = make_server(
+            self.config.host, self.config.port, self._app, threaded=True,
+            request_handler=_QuietHandler,
+        )  # fmt: skip
+        self.url = f"http://{self.config.host}:{self._server.server_port}"
+        self._eks.start()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": _POLL},
+            name="aws-front", daemon=True,
+        )  # fmt: skip
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        self._eks.stop()
+        self._upstream.close()
+        self._ledger.close()
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> AwsFront:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # what it saw
+
+    def stats(self) -> dict[str, Any]:
+        return self._ledger.stats()
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self._ledger.entries()
+
+    # serving
+
+    def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        inbound = _inbound(environ)
+        call = self._router.identify(inbound)
+        throttled = False
+        try:
+            reply = self._throttle(call)
+            throttled = reply is not None
+            if reply is None:
+                reply = self._answer(call, inbound)
+        except Exception:  # a front bug must look like an AWS 500, not a hang
+            log.exception("front failed on %s.%s", call.service, call.operation)
+            reply = error_reply(call, 500, "InternalFailure", "The front failed on this call.")
+        self._ledger.record(call.service, call.operation, reply.status, throttled=throttled)
+        start_response(_status_line(reply.status), reply.headers)
+        if isinstance(reply.body, bytes):
+            return [reply.body]
+        return reply.body
+
+    def _throttle(self, call: Call) -> Reply | None:
+        faults = self.config.faults.get() if self.config.faults is not None else None
+        if faults is None or faults.aws_throttle <= 0.0:
+            return None
+        return self._throttler.draw(call, faults.aws_throttle)
+
+    def _answer(self, call: Call, inbound: Inbound) -> Reply:
+        if call.service == "eks":
+            reply = self._eks.handle(call, inbound)
+            if reply is not None:
+                return reply
+        for extension in (self._health, self._percentiles):
+            reply = extension.handle(call, inbound)
+            if reply is not None:
+                return reply
+        return self._upstream.forward(inbound)
+
+
+def _inbound(environ: dict[str, Any]) -> Inbound:
+    request = Request(environ)
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
+    path, _, query = str(raw).partition("?")
+    headers = list(request.headers.items())
+    return Inbound(request.method, path or "/", query, headers, request.get_data(cache=False))
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Status"
