@@ -1,0 +1,122 @@
+"""Faults a rehearsal can switch on and off while the sandbox runs.
+
+A spec is ``NAME`` or ``NAME=VALUE``; several are given one per ``--inject``. The board is
+shared by every part of the sandbox (AWS front, Kubernetes emulator, traffic simulator) and
+read on each request or tick, so a change made in the middle of a bake takes effect at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, fields, replace
+
+FAULT_HELP = {
+    "eks-5xx": "RATE[@PERCENT]  fraction of EKS requests answered 5xx (once EKS gets PERCENT % or more)",
+    "eks-latency": "MS  p99 target response time of the EKS side",
+    "rollout-stuck": "Deployments never become available (ProgressDeadlineExceeded)",
+    "targets-unhealthy": "targets of ip target groups stay unhealthy",
+    "metrics-missing": "the traffic simulator publishes no EKS metrics",
+    "metrics-lag": "SECONDS  delay before a metric period is published",
+    "metric-period": "SECONDS  period of published metrics (real ALB metrics: 60)",
+    "aws-throttle": "RATE  fraction of AWS calls answered with a throttling error or 503",
+}
+
+
+class FaultSpecError(ValueError):
+    """A fault spec that cannot be understood."""
+
+
+@dataclass(frozen=True)
+class Faults:
+    eks_5xx_rate: float = 0.0
+    eks_5xx_from_percent: int = 0
+    eks_latency_ms: int = 0
+    rollout_stuck: bool = False
+    targets_unhealthy: bool = False
+    metrics_missing: bool = False
+    metrics_lag: float = 0.0
+    metric_period: int = 1
+    aws_throttle: float = 0.0
+
+    def with_spec(self, spec: str) -> Faults:
+        name, _, value = spec.strip().partition("=")
+        name = name.strip()
+        value = value.strip()
+        try:
+            if name == "eks-5xx":
+                rate, _, at = value.partition("@")
+                return replace(
+                    self,
+                    eks_5xx_rate=_fraction(rate),
+                    eks_5xx_from_percent=int(at) if at else 0,
+                )
+            if name == "eks-latency":
+                return replace(self, eks_latency_ms=int(value))
+            if name == "metrics-lag":
+                return replace(self, metrics_lag=float(value))
+            if name == "metric-period":
+                period = int(value)
+                if period < 1:
+                    raise FaultSpecError("metric-period must be at least 1 second")
+                return replace(self, metric_period=period)
+            if name == "aws-throttle":
+                return replace(self, aws_throttle=_fraction(value))
+            flag = {
+                "rollout-stuck": "rollout_stuck",
+                "targets-unhealthy": "targets_unhealthy",
+                "metrics-missing": "metrics_missing",
+            }.get(name)
+            if flag is not None:
+                on = value.lower() not in ("0", "false", "off", "no")
+                return replace(self, **{flag: on})
+        except ValueError as exc:
+            raise FaultSpecError(f"{spec!r}: {exc}") from exc
+        known = ", ".join(sorted(FAULT_HELP))
+        raise FaultSpecError(f"{spec!r}: unknown fault {name!r} (known: {known})")
+
+    def as_dict(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Faults:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})  # type: ignore[arg-type]
+
+
+def _fraction(text: str) -> float:
+    rate = float(text)
+    if not 0.0 <= rate <= 1.0:
+        raise FaultSpecError(f"{text} is not a fraction between 0 and 1")
+    return rate
+
+
+def parse_specs(specs: list[str] | tuple[str, ...], base: Faults | None = None) -> Faults:
+    faults = base or Faults()
+    for spec in specs:
+        faults = faults.with_spec(spec)
+    return faults
+
+
+class FaultBoard:
+    """Thread-safe holder of the current faults; readers take a consistent snapshot."""
+
+    def __init__(self, faults: Faults | None = None) -> None:
+        self._lock = threading.Lock()
+        self._faults = faults or Faults()
+
+    def get(self) -> Faults:
+        with self._lock:
+            return self._faults
+
+    def set(self, faults: Faults) -> None:
+        with self._lock:
+            self._faults = faults
+
+    def inject(self, specs: list[str] | tuple[str, ...]) -> Faults:
+        with self._lock:
+            self._faults = parse_specs(specs, self._faults)
+            return self._faults
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults = Faults()
