@@ -155,3 +155,104 @@ def run_cli(
         cwd=cwd,
         check=False,
     )
+
+
+# -- the sandbox (the same environment a user rehearses in) -----------------------------------
+
+SANDBOX_RUNBOOK = REPO / "runbooks" / "sandbox.yaml"
+
+
+@dataclass
+class Sandbox:
+    """A running sandbox daemon and ways to reach it as a user would."""
+
+    root: Path
+    env: dict[str, str]
+    world: dict[str, object]
+    state_dir: Path
+
+    def cli(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        runbook: Path | None = SANDBOX_RUNBOOK,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        """The real command line against this sandbox (its own state directory)."""
+        prefix = ["--state-dir", str(self.state_dir)]
+        if runbook is not None:
+            prefix = ["--runbook", str(runbook), *prefix]
+        return run_cli(
+            [*prefix, *args], env={**self.env, **(env or {})}, timeout=timeout, cwd=self.root
+        )
+
+    def client(self, service: str) -> object:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            service,
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            region_name=self.env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            config=Config(retries={"mode": "standard", "max_attempts": 10}),
+        )
+
+    def kube(self) -> object:
+        """An official-client ApiClient from the sandbox's kubeconfig (exec token plugin)."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=self.env["KUBECONFIG"])
+
+    def kubectl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        kubectl = Path(sys.executable).parent / "kubectl"
+        return subprocess.run(
+            [str(kubectl), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=child_env(self.env),
+            check=False,
+        )
+
+    def inject(self, *specs: str, clear: bool = False) -> None:
+        from flexmigrate.sandbox import manage
+
+        manage.inject(self.root, specs, clear)
+
+    def status(self) -> dict[str, object]:
+        from flexmigrate.sandbox import manage
+
+        return manage.status(self.root) or {}
+
+
+def start_sandbox(root: Path, *extra: str) -> Sandbox:
+    from flexmigrate.sandbox import manage
+
+    manage.up(root, runbook=str(SANDBOX_RUNBOOK), extra_args=extra)
+    env = manage.environment(root)
+    world = json.loads((root / "world.json").read_text())
+    return Sandbox(root=root, env=env, world=world, state_dir=root / "state")
+
+
+def stop_sandbox(sandbox: Sandbox) -> None:
+    from flexmigrate.sandbox import manage
+
+    manage.down(sandbox.root)
+
+
+@pytest.fixture(scope="module")
+def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """One sandbox for a test module whose tests build on each other's end state."""
+    sandbox = start_sandbox(tmp_path_factory.mktemp("sandbox"))
+    yield sandbox
+    stop_sandbox(sandbox)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A fresh sandbox for one test."""
+    fresh = start_sandbox(tmp_path / "sandbox")
+    yield fresh
+    stop_sandbox(fresh)

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, fields, replace
 
 FAULT_HELP = {
-    "eks-5xx": "RATE[@PERCENT]  fraction of EKS requests answered 5xx (once EKS gets PERCENT % or more)",
+    "eks-5xx": "RATE[@PERCENT]  fraction of EKS requests answered 5xx (from PERCENT % on EKS)",
     "eks-latency": "MS  p99 target response time of the EKS side",
     "rollout-stuck": "Deployments never become available (ProgressDeadlineExceeded)",
     "targets-unhealthy": "targets of ip target groups stay unhealthy",

@@ -1,0 +1,92 @@
+"""sandbox up | down | status | inject."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from flexmigrate.commands.base import make_ui
+from flexmigrate.options import Options
+
+
+def _sandbox_runbook() -> str:
+    from flexmigrate.runbook.locate import shipped_runbooks_dir
+
+    return str(shipped_runbooks_dir() / "sandbox.yaml")
+
+
+def up(opts: Options, directory: Path, injects: tuple[str, ...]) -> int:
+    from flexmigrate.sandbox import manage
+
+    ui = make_ui(opts)
+    started = time.monotonic()
+    runtime, fresh = manage.up(directory, injects=injects, runbook=_sandbox_runbook())
+    root = Path(runtime["dir"])
+    if opts.json:
+        ui.emit_json({**runtime, "started": fresh})
+        return 0
+    if not fresh:
+        ui.info(f"a sandbox is already running in {root} (pid {runtime['pid']}); nothing changed")
+    else:
+        ui.success(f"sandbox up in {time.monotonic() - started:.1f}s (pid {runtime['pid']})")
+    ui.info(f"  AWS (front for moto):  {runtime['aws_endpoint']}")
+    ui.info(f"  Kubernetes API:        {runtime['kube_endpoint']}")
+    ui.info(f"  logs:                  {root / 'logs'}")
+    ui.info("use it from a shell:")
+    ui.info(f"  source {root / 'env'}")
+    ui.info("  kubectl get ns")
+    ui.info("  flexmigrate plan all")
+    ui.info("  flexmigrate sandbox inject eks-5xx=0.2@25   # break something mid-bake")
+    ui.info(f"stop it with: flexmigrate sandbox down --dir {directory}")
+    return 0
+
+
+def down(opts: Options, directory: Path) -> int:
+    from flexmigrate.sandbox import manage
+
+    ui = make_ui(opts)
+    pid = manage.down(directory)
+    if opts.json:
+        ui.emit_json({"stopped": pid})
+    elif pid is None:
+        ui.info(f"no sandbox is running in {directory}")
+    else:
+        ui.success(f"stopped the sandbox (pid {pid}); its files stay in {directory}")
+    return 0
+
+
+def status(opts: Options, directory: Path) -> int:
+    from flexmigrate.sandbox import manage
+
+    ui = make_ui(opts)
+    detail = manage.status(directory)
+    if opts.json:
+        ui.emit_json(detail or {"running": False})
+        return 0
+    if detail is None:
+        ui.info(f"no sandbox is running in {directory}")
+        return 0
+    ui.info(f"sandbox pid {detail['pid']}, up {detail['uptime_seconds']:.0f}s, in {detail['dir']}")
+    ui.info(f"  AWS front {detail['aws_endpoint']}   Kubernetes {detail['kube_endpoint']}")
+    active = {k: v for k, v in detail.get("faults", {}).items() if v not in (0, 0.0, False, 1)}
+    ui.info(f"  faults: {active or 'none'}")
+    requests = detail.get("aws_requests") or {}
+    if requests:
+        ui.info(f"  AWS requests: {requests.get('total', requests)}")
+    return 0
+
+
+def inject(opts: Options, directory: Path, specs: tuple[str, ...], clear: bool) -> int:
+    from flexmigrate.errors import InvalidInput
+    from flexmigrate.sandbox import manage
+
+    ui = make_ui(opts)
+    if not specs and not clear:
+        raise InvalidInput("give a fault SPEC (see `flexmigrate sandbox inject --help`) or --clear")
+    result = manage.inject(directory, specs, clear)
+    if opts.json:
+        ui.emit_json(result)
+    else:
+        active = {k: v for k, v in result["faults"].items() if v not in (0, 0.0, False, 1)}
+        ui.success(f"faults now: {active or 'none'}")
+    return 0
