@@ -143,6 +143,12 @@ def wrap_error(exc: BaseException, service: str, operation: str) -> BaseExceptio
         return TransientCloudError(
             REDACT(f"{where}: {exc}"), code="ConnectionError", operation=where
         )
+    from botocore.parsers import ResponseParserError
+
+    if isinstance(exc, ResponseParserError):
+        # an error page instead of an AWS response: a proxy or the service failing
+        first = str(exc).splitlines()[0] if str(exc) else "unreadable response"
+        return TransientCloudError(REDACT(f"{where}: {first}"), code="BadResponse", operation=where)
     if isinstance(exc, NoCredentialsError):
         return CloudError(
             "no AWS credentials found",

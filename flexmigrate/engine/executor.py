@@ -141,6 +141,7 @@ class Executor:
         self._require_preflight(phase)
         report = self._phase_report(phase)
         steps = list(phase.steps(self.session.runbook))
+        self._confirm_destructive(phase, ps, steps)
         if ps.status is PhaseStatus.ROLLED_BACK:
             for existing in ps.steps:
                 existing.status = StepStatus.PENDING
@@ -237,6 +238,24 @@ class Executor:
         self.session.journal("step_completed", outputs=sorted(ss.outputs))
         self._checkpoint(f"checkpoint:{phase.id}/{step.id}:completed")
         self._ui.step("completed", phase.id, step.id, step.title, report.duration)
+
+    def _confirm_destructive(self, phase: Phase, ps: PhaseState, steps: list[Step]) -> None:
+        """A destructive step (terminate, delete) is confirmed before the phase's first call:
+        on a terminal by asking, elsewhere only with --yes."""
+        pending = [
+            s
+            for s in steps
+            if getattr(s, "destructive", False)
+            and (ps.find_step(s.id) or StepState(s.id)).status is not StepStatus.COMPLETED
+        ]
+        if not pending or self.session.yes:
+            return
+        names = ", ".join(f"{s.id} ({s.title})" for s in pending)
+        if self._ui.confirm(f"{phase.id} will run destructive steps: {names}. Go ahead?"):
+            return
+        raise InvalidInput(
+            f"{phase.id} has destructive steps ({names}): confirm with --yes (nothing was changed)"
+        )
 
     @staticmethod
     def _retries_used(ss: StepState) -> int:

@@ -122,6 +122,8 @@ class Step(Protocol):
     id: str
     title: str
     reversible: bool
+    # A step may also set ``destructive = True`` (terminate, delete): the executor then asks
+    # for confirmation before the phase starts, or requires --yes without a terminal.
 
     def plan(self, ctx: StepContext) -> Sequence[Change]: ...
     def apply(self, ctx: StepContext) -> None: ...
