@@ -122,7 +122,9 @@ def state_restore(opts: Options) -> int:
         store.journal("state_restored", serial=restored.serial)
     finally:
         store.unlock()
-    ui.success(
-        f"restored {Path(store.location) / 'state.json'} from its backup (serial {restored.serial})"
-    )
+    path = Path(store.location) / "state.json"
+    if opts.json:
+        ui.emit_json({"restored": str(path), "serial": restored.serial})
+    else:
+        ui.success(f"restored {path} from its backup (serial {restored.serial})")
     return 0

@@ -91,6 +91,7 @@ class Session:
         Ctrl-C takes effect here, between calls, never in the middle of one."""
         if event == "intent":
             self.check_interrupt()
+            self.ui.detail(f"    → {service}:{operation}")
         self.journal(f"call_{event}", service=service, operation=operation, **details)
 
 
