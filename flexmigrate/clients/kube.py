@@ -131,24 +131,28 @@ class KubeApi:
         def once() -> Any:
             self.calls[method] += 1
             try:
-                data, _status, _headers = self.api_client.call_api(
-                    path,
-                    method,
-                    query_params=query or [],
-                    header_params=headers,
+                # The client's generated-code API (kubernetes ≥ 35): serialize, send, read.
+                verb, url, header_params, payload, post = self.api_client.param_serialize(
+                    method=method,
+                    resource_path=path,
+                    query_params=list(query or []),
+                    header_params=dict(headers),
                     body=body,
                     auth_settings=["BearerToken"],
-                    response_type="object",
-                    _return_http_data_only=False,
-                    _preload_content=True,
                 )
+                response = self.api_client.call_api(
+                    verb, url, header_params=header_params, body=payload, post_params=post
+                )
+                raw = response.read()
+                if not 200 <= int(response.status) <= 299:
+                    raise ApiException(http_resp=response)
             except ApiException as exc:
                 raise wrap_api_exception(exc, label) from None
             except HTTPError as exc:
                 raise TransientCloudError(
                     REDACT(f"{label}: connection error: {exc}"), code="ConnectionError"
                 ) from None
-            return data
+            return json.loads(raw) if raw else None
 
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
