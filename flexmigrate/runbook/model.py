@@ -87,6 +87,10 @@ class ClusterSection(Strict):
     vpc: ResourceRef
     subnets: list[ResourceRef] = Field(min_length=2)
     endpoint: EndpointAccess = Field(default_factory=EndpointAccess)
+    authentication_mode: Literal["API", "API_AND_CONFIG_MAP"] = Field(
+        default="API_AND_CONFIG_MAP",
+        description="Access entries (API) and, unless API, the aws-auth ConfigMap as well.",
+    )
     admins: list[str] = Field(
         default_factory=list, description="IAM principal ARNs given cluster-admin access entries."
     )
@@ -188,6 +192,24 @@ class AlarmSpec(Strict):
     )
 
 
+class DatabaseLoad(Strict):
+    """Connections both sides open to the shared database while traffic is split; the plan
+    adds them up against the database's limit, since the EKS side scales out on its own."""
+
+    connections_per_pod: int = Field(
+        default=10, ge=1, description="Size of one pod's database connection pool."
+    )
+    ec2_connections: int = Field(
+        default=10, ge=0, description="Connections the EC2 side holds today (all processes)."
+    )
+    max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        description="The database's limit (PostgreSQL max_connections); the plan warns when "
+        "both sides together could pass it.",
+    )
+
+
 class AppSection(Strict):
     namespace: str = Field(default="flexdesk", pattern=_SLUG)
     manifests: str = Field(description="Kustomize root (the seed's k8s/ layout).")
@@ -206,6 +228,12 @@ class AppSection(Strict):
         description="Security groups of the database and Redis that must admit the nodes.",
     )
     monitoring: bool = Field(default=True, description="Apply the monitoring/ ServiceMonitor.")
+    ec2_image: str | None = Field(
+        default=None,
+        description="The image the EC2 side runs (its Compose file), shown in the plan next "
+        "to the EKS side's so the operator sees what both sides serve while traffic is split.",
+    )
+    database: DatabaseLoad = Field(default_factory=DatabaseLoad)
 
 
 class Gates(Strict):
@@ -217,8 +245,18 @@ class Gates(Strict):
     min_requests: int = Field(default=50, ge=1)
     max_p99_latency: Duration = 1.5
     metric_period: Duration = 60.0
-    failure_limit: int = Field(default=1, ge=1)
-    inconclusive_limit: Duration = 300.0
+    failure_limit: int = Field(
+        default=1, ge=1, description="Consecutive failed evaluations that make a breach."
+    )
+    inconclusive_limit: Duration = Field(
+        default=300.0,
+        description="Inconclusive (no data, too few requests) this long pauses the phase.",
+    )
+    lookback: Duration | None = Field(
+        default=None,
+        description="How far back each evaluation reads metrics, never before the weights were "
+        "read back; default five metric periods (at least one interval).",
+    )
 
 
 class ListenerRef(Strict):
@@ -234,7 +272,14 @@ class TrafficSection(Strict):
     steps: list[Percentage] = Field(default_factory=lambda: [10, 25, 50, 100], min_length=1)
     bake: Duration = 300.0
     interval: Duration = 30.0
-    on_breach: Literal["stable", "last-good"] = "stable"
+    on_breach: Literal["stable", "last-good"] = Field(
+        default="stable",
+        description="On a breach: all traffic back to EC2 (stable), or to the last step that "
+        "passed its bake (last-good).",
+    )
+    readback_timeout: Duration = Field(
+        default=60.0, description="Longest wait for AWS to report the weights just written."
+    )
     gates: Gates = Field(default_factory=Gates)
 
     @field_validator("steps")
