@@ -233,6 +233,32 @@ def _kubeconfig(server: str, ca_pem: bytes, env: dict[str, str]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+# The AWS managed policies the migration attaches (EKS cluster and nodes), plus a few a
+# runbook's node roles commonly add. moto loads AWS managed policies only on request, and all
+# ~1,300 of them cost a second at start-up; the sandbox offers these.
+MANAGED_POLICIES = (
+    "AmazonEKSClusterPolicy",
+    "AmazonEKSServicePolicy",
+    "AmazonEKSVPCResourceController",
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonEBSCSIDriverPolicy",
+    "AmazonSSMManagedInstanceCore",
+    "CloudWatchAgentServerPolicy",
+)
+
+
+def _offer_managed_policies() -> None:
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    from moto.iam import models
+
+    everything = json.loads(models.aws_managed_policies_data)
+    models.aws_managed_policies_data = json.dumps(
+        {name: everything[name] for name in MANAGED_POLICIES if name in everything}
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     files = SandboxFiles(args.dir.resolve())
@@ -243,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    _offer_managed_policies()
     sandbox = Sandbox(args)
     signal.signal(signal.SIGTERM, lambda *_: sandbox.stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: sandbox.stop_requested.set())
