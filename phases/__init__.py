@@ -5,5 +5,9 @@ this package — the command line passes the registry in."""
 from __future__ import annotations
 
 from flexmigrate.engine.protocol import Phase
+from phases import cluster_foundation, lb_controller
 
-REGISTRY: tuple[Phase, ...] = ()
+REGISTRY: tuple[Phase, ...] = (
+    cluster_foundation.PHASE,
+    lb_controller.PHASE,
+)

@@ -1,0 +1,195 @@
+"""Phase 2 on the cluster of phase 1, both ways: the sandbox runbook's manifest set, and the
+real helm binary with the local chart in ``tests/charts``. Each way: the ServiceAccount is
+annotated with the IRSA role, whose trust names the cluster's OIDC provider and exactly the
+controller's ServiceAccount; the Deployment is Available, the ``alb`` IngressClass and the
+TargetGroupBinding CRD exist; a second run changes nothing; rollback removes all of it and
+leaves phase 1 alone. Without helm on PATH, preflight refuses the helm way."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flexmigrate.ownership import owned
+from tests.conftest import REPO, Sandbox, child_env
+
+pytestmark = pytest.mark.timeout(180)
+
+RUNBOOK = "flexdesk-sandbox"
+CLUSTER = "flexdesk-cluster"
+ROLE = "flexdesk-cluster-aws-load-balancer-controller"
+SUBJECT = "system:serviceaccount:kube-system:aws-load-balancer-controller"
+CHART = REPO / "tests" / "charts" / "aws-load-balancer-controller"
+CRDS = ("targetgroupbindings.elbv2.k8s.aws", "ingressclassparams.elbv2.k8s.aws")
+
+
+@pytest.fixture(scope="module")
+def world(sandbox_factory: Callable[..., Any]) -> Iterator[Sandbox]:
+    with sandbox_factory() as sandbox:
+        foundation = sandbox.cli("run", "cluster-foundation")
+        assert foundation.returncode == 0, foundation.stdout + foundation.stderr
+        yield sandbox
+
+
+def _kube(world: Sandbox, *args: str) -> Any:
+    result = world.kubectl(*args, "-o", "json")
+    if result.returncode != 0:
+        assert "NotFound" in result.stderr, result.stderr
+        return None
+    return json.loads(result.stdout)
+
+
+def _assert_installed(world: Sandbox) -> None:
+    iam: Any = world.client("iam")
+    role = iam.get_role(RoleName=ROLE)["Role"]
+    assert owned(iam.list_role_tags(RoleName=ROLE)["Tags"], RUNBOOK)
+
+    account = _kube(world, "get", "sa", "aws-load-balancer-controller", "-n", "kube-system")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role["Arn"]
+    assert account["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "flexmigrate"
+
+    providers = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    assert len(providers) == 1
+    provider = providers[0]["Arn"]
+    issuer = provider.split(":oidc-provider/", 1)[1]
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Federated": provider}
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Condition"] == {
+        "StringEquals": {f"{issuer}:sub": SUBJECT, f"{issuer}:aud": "sts.amazonaws.com"}
+    }
+
+    (attached,) = iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"]
+    tags = {
+        t["Key"]: t["Value"] for t in iam.list_policy_tags(PolicyArn=attached["PolicyArn"])["Tags"]
+    }
+    assert tags["flexmigrate.io/controller-version"] == "v3.2.2"
+    policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+    document = iam.get_policy_version(
+        PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"]
+    )["PolicyVersion"]["Document"]
+    shipped = json.loads((REPO / "runbooks" / "lb-controller" / "iam-policy.json").read_text())
+    assert document == shipped["policy"]
+
+    deployment = _kube(world, "get", "deploy", "aws-load-balancer-controller", "-n", "kube-system")
+    conditions = {c["type"]: c["status"] for c in deployment["status"]["conditions"]}
+    assert conditions["Available"] == "True"
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == (
+        "aws-load-balancer-controller"
+    )
+    assert (
+        f"--cluster-name={CLUSTER}"
+        in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+    assert _kube(world, "get", "ingressclass", "alb")["spec"]["controller"] == "ingress.k8s.aws/alb"
+    crd = _kube(world, "get", "crd", CRDS[0])
+    assert {c["type"]: c["status"] for c in crd["status"]["conditions"]}["Established"] == "True"
+
+
+def _assert_removed(world: Sandbox) -> None:
+    assert _kube(world, "get", "sa", "aws-load-balancer-controller", "-n", "kube-system") is None
+    assert (
+        _kube(world, "get", "deploy", "aws-load-balancer-controller", "-n", "kube-system") is None
+    )
+    assert _kube(world, "get", "ingressclass", "alb") is None
+    for crd in CRDS:
+        assert _kube(world, "get", "crd", crd) is None
+    iam: Any = world.client("iam")
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    assert ROLE not in roles
+    assert [
+        p for p in iam.list_policies(Scope="Local")["Policies"] if p["PolicyName"] == ROLE
+    ] == []
+    # Phase 1 is untouched.
+    eks: Any = world.client("eks")
+    assert eks.describe_cluster(name=CLUSTER)["cluster"]["status"] == "ACTIVE"
+    assert "flexdesk-cluster-node-role" in roles
+
+
+def test_manifests_install_verify_and_rollback(
+    world: Sandbox, aws_ledger: Callable[[Sandbox], Any]
+) -> None:
+    ran = world.cli("run", "lb-controller")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    _assert_installed(world)
+    # The manifests carry flexmigrate's labels; the applied set includes the RBAC.
+    role = _kube(world, "get", "clusterrole", "aws-load-balancer-controller-role")
+    assert role["metadata"]["labels"]["flexmigrate.io/runbook"] == RUNBOOK
+
+    ledger = aws_ledger(world)
+    mark = ledger.mark()
+    again = world.cli("run", "lb-controller")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "no drift" in again.stdout
+    assert ledger.mutations_since(mark) == []
+
+    rolled = world.cli("--yes", "rollback", "lb-controller")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    _assert_removed(world)
+    assert _kube(world, "get", "clusterrole", "aws-load-balancer-controller-role") is None
+
+
+def _helm(world: Sandbox, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["helm", *args, "--kubeconfig", world.env["KUBECONFIG"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env({**world.env, **env}),
+        check=False,
+    )
+
+
+def test_helm_install_verify_and_rollback(
+    world: Sandbox, runbook_variant: Callable[..., Path], tools_env: dict[str, str]
+) -> None:
+    runbook = runbook_variant(
+        {"lb_controller": {"install": "helm", "chart": {"path": str(CHART)}, "manifests": None}}
+    )
+    ran = world.cli("run", "lb-controller", runbook=runbook, env=tools_env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    _assert_installed(world)
+    listed = _helm(world, "list", "-n", "kube-system", "-o", "json", env=tools_env)
+    assert listed.returncode == 0, listed.stderr
+    (release,) = json.loads(listed.stdout)
+    assert (release["name"], release["status"]) == ("aws-load-balancer-controller", "deployed")
+    assert release["chart"] == "aws-load-balancer-controller-3.2.2-local"
+    values = _helm(
+        world, "get", "values", release["name"], "-n", "kube-system", "-o", "json", env=tools_env
+    )
+    assert json.loads(values.stdout)["serviceAccount"] == {
+        "create": False,
+        "name": "aws-load-balancer-controller",
+    }
+
+    again = world.cli("run", "lb-controller", runbook=runbook, env=tools_env)
+    assert again.returncode == 0 and "no drift" in again.stdout, again.stdout + again.stderr
+
+    rolled = world.cli("--yes", "rollback", "lb-controller", runbook=runbook, env=tools_env)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    _assert_removed(world)
+    listed = _helm(world, "list", "-n", "kube-system", "-q", env=tools_env)
+    assert listed.stdout.strip() == ""
+
+
+def test_helm_way_needs_helm_on_path(
+    world: Sandbox, runbook_variant: Callable[..., Path], aws_ledger: Callable[[Sandbox], Any]
+) -> None:
+    runbook = runbook_variant(
+        {"lb_controller": {"install": "helm", "chart": {"path": str(CHART)}, "manifests": None}}
+    )
+    ledger = aws_ledger(world)
+    mark = ledger.mark()
+    no_helm = {"PATH": os.pathsep.join(["/usr/bin", "/bin"])}
+    refused = world.cli("--output", "json", "run", "lb-controller", runbook=runbook, env=no_helm)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    checks = {c["id"]: c for c in json.loads(refused.stdout)["phases"][0]["preflight"]}
+    assert checks["install-source"]["status"] == "fail"
+    assert "helm" in checks["install-source"]["detail"]
+    assert ledger.mutations_since(mark) == []
