@@ -20,7 +20,8 @@ _PATTERNS = [
     re.compile(r"((?:data|stringData):\s*)\{[^{}]*\}"),
     # key=value / key: value forms of common secret names
     re.compile(
-        r"((?:password|passwd|secret|token|jwt_secret|redis_password|db_connection_string"
+        # (not after ':' or '/': `…:secret:NAME` in an ARN names a secret, it is not one)
+        r"((?<![:/])(?:password|passwd|secret|token|jwt_secret|redis_password|db_connection_string"
         r"|secretstring|secret_string|authorization)[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)",
         re.IGNORECASE,
     ),

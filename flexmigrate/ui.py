@@ -75,6 +75,7 @@ class Ui:
 
         return Console(
             file=stream,
+            emoji=False,  # ":secret:" in an ARN is not an emoji
             no_color=not self._color,
             highlight=False,
             soft_wrap=True,
