@@ -253,8 +253,9 @@ def _offer_managed_policies() -> None:
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
     from moto.iam import models
 
-    everything = json.loads(models.aws_managed_policies_data)
-    models.aws_managed_policies_data = json.dumps(
+    namespace = vars(models)  # moto reads the data from its module at backend creation
+    everything = json.loads(namespace["aws_managed_policies_data"])
+    namespace["aws_managed_policies_data"] = json.dumps(
         {name: everything[name] for name in MANAGED_POLICIES if name in everything}
     )
 
