@@ -231,10 +231,9 @@ def traffic_rig(sandbox: Sandbox) -> TrafficRig:
 
 
 class AppDeployHarness:
-    """The real command line with phases 1–2 (or their stand-ins, see app_deploy_standins.py)
-    and app-deploy, against one sandbox; and what the tests read back from it."""
+    """The real command line against one sandbox, and what the tests read back from it."""
 
-    script = Path(__file__).resolve().parent / "app_deploy_standins.py"
+    script: Path | None = None
     # Rollouts that cannot finish give up after this many seconds (the emulator's cap on a
     # Deployment's progressDeadlineSeconds), so the rollout-stuck tests fail fast.
     progress_deadline = "2"
@@ -303,23 +302,10 @@ class AppDeployHarness:
         return json.loads(done.stdout)
 
 
-@pytest.fixture
-def app_deploy(tmp_path: Path) -> Iterator[AppDeployHarness]:
-    """A fresh sandbox with phases 1–2 complete (rollouts give up after 2 s)."""
-    sandbox = start_sandbox(
-        tmp_path / "sandbox", "--progress-deadline", AppDeployHarness.progress_deadline
-    )
-    try:
-        harness = AppDeployHarness(sandbox)
-        harness.prepare()
-        yield harness
-    finally:
-        stop_sandbox(sandbox)
-
-
 @pytest.fixture(scope="module")
 def app_deploy_shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDeployHarness]:
-    """One such sandbox for a module whose tests build on each other's end state."""
+    """A sandbox with phases 1–2 complete (rollouts give up after 2 s), shared by a module
+    whose tests build on each other's end state."""
     sandbox = start_sandbox(
         tmp_path_factory.mktemp("sandbox"),
         "--progress-deadline",
