@@ -28,6 +28,7 @@ from flexmigrate.engine.report import PhaseReport, Report, StepReport
 from flexmigrate.errors import (
     FlexmigrateError,
     InvalidInput,
+    Paused,
     PreflightFailed,
     ReadOnlyViolation,
     StepFailed,
@@ -169,7 +170,7 @@ class Executor:
                 step_report.status = "completed"
                 step_report.attempts = ss.attempts
                 continue
-            self._run_step(phase, ps, step, ss, step_report)
+            self.run_step(phase, ps, step, ss, step_report)
         ps.status = PhaseStatus.COMPLETED
         ps.finished_at = now_iso()
         report.status = ps.status.value
@@ -179,7 +180,7 @@ class Executor:
         self._checkpoint(f"checkpoint:{phase.id}:completed")
         self._ui.success(f"{phase.id} {phase.slug} completed")
 
-    def _run_step(
+    def run_step(
         self, phase: Phase, ps: PhaseState, step: Step, ss: StepState, report: StepReport
     ) -> None:
         self._enter(phase, step.id)
@@ -280,10 +281,8 @@ class Executor:
         self.session.checkpoint()
         self._ui.step("failed", phase.id, ss.id, report.title, None)
         if isinstance(exc, FlexmigrateError):
-            if isinstance(exc, StepFailed) and exc.exit_code != 1:
-                raise exc
-            if exc.exit_code not in (1, 2, 3):
-                raise exc
+            if isinstance(exc, Paused) or exc.exit_code not in (1, 2, 3):
+                raise exc  # its own words and exit code (paused, gate breached, …)
             raise StepFailed(
                 f"{phase.id}/{ss.id} failed: {message}",
                 hint=exc.hint
