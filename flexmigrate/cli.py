@@ -181,16 +181,66 @@ def rollback(opts: Options, phase: str | None, dry_run: bool, report: Path | Non
     return commands.rollback(opts, phase, dry_run, report)
 
 
+def _bake_duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    from flexmigrate.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command("shift-traffic")
+@click.option(
+    "--percent",
+    required=True,
+    type=click.IntRange(0, 100),
+    help="Exactly this share of the traffic on EKS (0–100); 0 is the manual way back.",
+)
+@click.option(
+    "--bake",
+    metavar="DURATION",
+    callback=_bake_duration,
+    help="Bake under the gates this long (default: the runbook's traffic.bake).",
+)
+@click.option("--dry-run", is_flag=True, help="Preflight and the planned change; change nothing.")
+@_report_option
+@click.pass_obj
+def shift_traffic(
+    opts: Options, percent: int, bake: float | None, dry_run: bool, report: Path | None
+) -> int:
+    """Move the listener's weights to exactly --percent on EKS, as one step of traffic-shift.
+
+    The same preflight, read-back, bake and health gates as the schedule; a breach puts
+    traffic back on EC2 (exit 4). The phase stays running: `flexmigrate run traffic-shift`
+    continues the schedule from the first step above the new weight.
+    """
+    from flexmigrate.commands import traffic
+
+    return traffic.shift_traffic(opts, percent, bake, dry_run, report)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Also read the listener's weights and target health from AWS and flag differences.",
+)
 @click.pass_obj
-def status(opts: Options, as_json: bool) -> int:
-    """Phases, steps, recorded traffic weights and the lock holder (reads only the state)."""
+def status(opts: Options, as_json: bool, live: bool) -> int:
+    """Phases, steps, recorded traffic weights and the lock holder (reads only the state).
+
+    With --live it also asks AWS what the listener sends where now, and flags any
+    difference from what flexmigrate recorded (a change made behind its back).
+    """
     from dataclasses import replace
 
     from flexmigrate.commands import info
 
-    return info.status(replace(opts, json=opts.json or as_json))
+    return info.status(replace(opts, json=opts.json or as_json), live=live)
 
 
 @cli.command()

@@ -18,7 +18,8 @@ def _runbook_name(opts: Options) -> str:
     return runbook_name(locate_runbook(opts.runbook))
 
 
-def status(opts: Options) -> int:
+def status(opts: Options, *, live: bool = False) -> int:
+    """Offline unless ``live``: the plain path reads only the state (no AWS client loads)."""
     from flexmigrate.commands.show import status_document, status_text
 
     name = _runbook_name(opts)
@@ -30,12 +31,21 @@ def status(opts: Options) -> int:
     except LockHeld:
         holder = None
     doc = status_document(state, registry, name, holder)
+    if live:
+        from flexmigrate.commands.traffic import live_traffic
+
+        doc["live"] = live_traffic(opts, state)
     if opts.json:
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     else:
         import os
 
-        status_text(doc, store.location, color=opts.color and not os.environ.get("NO_COLOR"))
+        color = opts.color and not os.environ.get("NO_COLOR")
+        status_text(doc, store.location, color=color)
+        if live:
+            from flexmigrate.commands.traffic import live_text
+
+            live_text(doc["live"], color=color)
     return 0
 
 
