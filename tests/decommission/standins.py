@@ -1,0 +1,76 @@
+"""Stand-ins for phases 1–4, so decommission can be tested on its own: phases 1–3 change
+nothing; phase 4 puts the listener's traffic on an EKS (ip) target group, as the real
+traffic-shift leaves it at 100 %."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flexmigrate.engine.context import StepContext
+from flexmigrate.engine.protocol import Action, Change, Phase, Registry
+from phases import _app_deploy_refs as refs
+from phases.decommission import PHASE as DECOMMISSION
+
+
+class Cutover:
+    id = "cutover"
+    title = "all traffic on the EKS target group"
+    reversible = True
+
+    def plan(self, ctx: StepContext) -> Sequence[Change]:
+        return [Change(Action.UPDATE, "listener", "EC2", "EKS")]
+
+    def apply(self, ctx: StepContext) -> None:
+        elbv2 = ctx.aws("elbv2")
+        eks = refs.target_group_by_name(ctx, ctx.runbook.traffic.eks_target_group)
+        if eks is None:
+            vpc = refs.load_balancer(ctx)["VpcId"]
+            eks = elbv2.create_target_group(
+                Name=ctx.runbook.traffic.eks_target_group,
+                Protocol="HTTP",
+                Port=8000,
+                VpcId=vpc,
+                TargetType="ip",
+            )["TargetGroups"][0]
+        ec2 = refs.target_group(ctx, ctx.runbook.traffic.ec2_target_group)
+        point = refs.forward_point(ctx)
+        elbv2.modify_listener(
+            ListenerArn=point.arn,
+            DefaultActions=[
+                {
+                    "Type": "forward",
+                    "ForwardConfig": {
+                        "TargetGroups": [
+                            {"TargetGroupArn": ec2["TargetGroupArn"], "Weight": 0},
+                            {"TargetGroupArn": eks["TargetGroupArn"], "Weight": 100},
+                        ]
+                    },
+                }
+            ],
+        )
+        ctx.set_traffic({"ec2_percent": 0, "eks_percent": 100})
+
+    def verify(self, ctx: StepContext) -> Sequence[str]:
+        return []
+
+    def rollback(self, ctx: StepContext) -> None:
+        return None
+
+
+def _empty(number: int, slug: str) -> Phase:
+    return Phase(f"phase-{number}", slug, f"stand-in for {slug}", lambda rb: [], lambda rb: [])
+
+
+def registry() -> Registry:
+    cutover = Phase(
+        "phase-4", "traffic-shift", "stand-in cutover", lambda rb: [], lambda rb: [Cutover()]
+    )
+    return Registry(
+        [
+            _empty(1, "cluster-foundation"),
+            _empty(2, "lb-controller"),
+            _empty(3, "app-deploy"),
+            cutover,
+            DECOMMISSION,
+        ]
+    )

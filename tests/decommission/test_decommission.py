@@ -1,0 +1,170 @@
+"""Phase 5 against the sandbox: backup, deregister and stop; terminate only when asked and
+confirmed after the retention; every step undone by rollback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SANDBOX_RUNBOOK, Sandbox, run_cli
+
+HERE = Path(__file__).resolve().parent
+
+
+def cli(
+    sb: Sandbox, *args: str, runbook: Path = SANDBOX_RUNBOOK, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        ["--runbook", str(runbook), "--state-dir", str(sb.state_dir), *args],
+        script=HERE / "testcli.py",
+        env={**sb.env, **(env or {})},
+        timeout=240,
+    )
+
+
+def instance(sb: Sandbox, instance_id: str) -> dict[str, Any]:
+    ec2: Any = sb.client("ec2")
+    return dict(
+        ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    )
+
+
+def registered(sb: Sandbox) -> dict[str, str]:
+    elbv2: Any = sb.client("elbv2")
+    arn = str(sb.world["ec2_target_group_arn"])
+    found = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in found}
+
+
+def backups(sb: Sandbox) -> list[dict[str, Any]]:
+    ec2: Any = sb.client("ec2")
+    return list(ec2.describe_images(Owners=["self"])["Images"])
+
+
+def _runbook(tmp_path: Path, **changes: str) -> Path:
+    text = SANDBOX_RUNBOOK.read_text()
+    for old, new in changes.items():
+        assert old in text
+        text = text.replace(old, new)
+    # written beside the test (stand-ins for phases 1–4 read no relative paths)
+    path = tmp_path / f"runbook-{len(list(tmp_path.glob('runbook-*.yaml')))}.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def cut_over(sandbox: Sandbox) -> Sandbox:
+    done = cli(sandbox, "run", "traffic-shift")  # stand-ins 1–3 first
+    assert done.returncode == 3  # phase-1 not complete
+    for phase in ("cluster-foundation", "lb-controller", "app-deploy", "traffic-shift"):
+        step = cli(sandbox, "run", phase)
+        assert step.returncode == 0, step.stdout + step.stderr
+    return sandbox
+
+
+def test_backup_deregister_stop_then_rollback(cut_over: Sandbox) -> None:
+    sb = cut_over
+    instance_id = str(sb.world["instance_id"])
+    done = cli(sb, "run", "decommission")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "served 0 requests" in done.stdout or "no drift" not in done.stdout
+    assert instance(sb, instance_id)["State"]["Name"] == "stopped"
+    assert instance_id not in registered(sb)
+    images = backups(sb)
+    assert len(images) == 1
+    tags = {t["Key"]: t["Value"] for t in images[0].get("Tags", [])}
+    assert tags["flexmigrate.io/runbook"] == "flexdesk-sandbox"
+    assert tags["flexmigrate.io/backup-of"] == instance_id
+    again = cli(sb, "run", "decommission")
+    assert again.returncode == 0 and "no drift" in again.stdout
+    assert len(backups(sb)) == 1
+    undone = cli(sb, "--yes", "rollback", "decommission")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert instance(sb, instance_id)["State"]["Name"] == "running"
+    assert registered(sb)[instance_id] == "healthy"
+    assert len(backups(sb)) == 1  # the backup is kept
+
+
+def test_preflight_refuses_while_ec2_still_has_traffic(sandbox: Sandbox) -> None:
+    for phase in ("cluster-foundation", "lb-controller", "app-deploy"):
+        assert cli(sandbox, "run", phase).returncode == 0
+    # phase 4 "completed" but the listener still sends everything to EC2
+    assert cli(sandbox, "run", "traffic-shift").returncode == 0
+    elbv2: Any = sandbox.client("elbv2")
+    elbv2.modify_listener(
+        ListenerArn=str(sandbox.world["https_listener_arn"]),
+        DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": str(sandbox.world["ec2_target_group_arn"])}
+        ],
+    )
+    refused = cli(sandbox, "run", "decommission")
+    assert refused.returncode == 3, refused.stdout
+    assert "100 % to EC2" in refused.stdout
+    instance_id = str(sandbox.world["instance_id"])
+    assert instance(sandbox, instance_id)["State"]["Name"] == "running"
+    assert backups(sandbox) == []
+
+
+def test_requests_reaching_ec2_stop_the_phase_before_anything_changes(cut_over: Sandbox) -> None:
+    sb = cut_over
+    elbv2: Any = sb.client("elbv2")
+    elbv2.create_rule(
+        ListenerArn=str(sb.world["https_listener_arn"]),
+        Priority=5,
+        Conditions=[{"Field": "source-ip", "SourceIpConfig": {"Values": ["0.0.0.0/0"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": str(sb.world["ec2_target_group_arn"])}],
+    )
+    failed = cli(sb, "run", "decommission")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "served" in failed.stderr and "requests" in failed.stderr
+    assert instance(sb, str(sb.world["instance_id"]))["State"]["Name"] == "running"
+    assert backups(sb) == []
+
+
+def test_terminate_waits_for_retention_needs_yes_and_rolls_back_from_the_ami(
+    cut_over: Sandbox, tmp_path: Path
+) -> None:
+    sb = cut_over
+    instance_id = str(sb.world["instance_id"])
+    waiting = _runbook(
+        tmp_path, **{"terminate: false": "terminate: true", "retention: 7d": "retention: 1h"}
+    )
+    refused = cli(sb, "run", "decommission", runbook=waiting)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert instance(sb, instance_id)["State"]["Name"] == "running"
+    paused = cli(sb, "--yes", "run", "decommission", runbook=waiting)
+    assert paused.returncode == 1, paused.stdout + paused.stderr
+    assert "retention period" in paused.stderr
+    assert instance(sb, instance_id)["State"]["Name"] == "stopped"
+    soon = _runbook(
+        tmp_path, **{"terminate: false": "terminate: true", "retention: 7d": "retention: 1s"}
+    )
+    time.sleep(1.2)  # the 1 s retention since the stop must have passed
+    done = cli(sb, "--yes", "resume", runbook=soon)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert instance(sb, instance_id)["State"]["Name"] == "terminated"
+    status = json.loads(cli(sb, "status", "--json", runbook=soon).stdout)
+    assert status["phases"][4]["status"] == "completed"
+    undone = cli(sb, "--yes", "rollback", "decommission", runbook=soon)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    healthy = [i for i, state in registered(sb).items() if state == "healthy"]
+    assert len(healthy) == 1 and healthy[0] != instance_id
+    replacement = instance(sb, healthy[0])
+    assert replacement["ImageId"] == backups(sb)[0]["ImageId"]
+    assert replacement["InstanceType"] == "t3.micro"
+
+
+def test_sigkill_after_the_backup_then_resume_makes_one_ami(cut_over: Sandbox) -> None:
+    killed = cli(
+        cut_over, "run", "decommission", env={"FLEXMIGRATE_FAILPOINT": "applied:phase-5/backup-ami"}
+    )
+    assert killed.returncode == -9
+    resumed = cli(cut_over, "resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert len(backups(cut_over)) == 1
+    assert instance(cut_over, str(cut_over.world["instance_id"]))["State"]["Name"] == "stopped"
