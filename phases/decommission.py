@@ -27,7 +27,16 @@ from typing import TYPE_CHECKING
 
 from flexmigrate.durations import format_duration
 from flexmigrate.engine.context import StepContext
-from flexmigrate.engine.protocol import Check, Outcome, Phase, Step, failed, passed, warned
+from flexmigrate.engine.protocol import (
+    Check,
+    Outcome,
+    Phase,
+    Step,
+    failed,
+    passed,
+    skipped,
+    warned,
+)
 from flexmigrate.errors import CloudError, StepFailed
 from phases import _decommission_aws as aws
 from phases._decommission_steps import BackupImage, Deregister, HoldAtFull, Stop, Terminate
@@ -50,9 +59,17 @@ def _instance(ctx: StepContext) -> Outcome:
     return passed(f"{instance['InstanceId']} ({instance.get('InstanceType')}, {state})")
 
 
-def _traffic(ctx: StepContext) -> Outcome:
+def _after_phase4(ctx: StepContext) -> Outcome | None:
+    """These checks read what phase 4 left; before it has run (a plan of all phases) they
+    wait — the engine's previous-phase check already stops a real run."""
     if ctx.phase_status("phase-4") != "completed":
-        return failed("phase-4 is not complete", "run `flexmigrate run traffic-shift` first")
+        return skipped("checked once phase-4 (traffic-shift) is complete")
+    return None
+
+
+def _traffic(ctx: StepContext) -> Outcome:
+    if (early := _after_phase4(ctx)) is not None:
+        return early
     try:
         ec2, eks = aws.eks_share(ctx)
     except (StepFailed, CloudError) as exc:
@@ -66,6 +83,8 @@ def _traffic(ctx: StepContext) -> Outcome:
 
 
 def _bake(ctx: StepContext) -> Outcome:
+    if (early := _after_phase4(ctx)) is not None:
+        return early
     state = ctx.session.state.find_phase("phase-4")
     finished = aws.parse_time(state.finished_at) if state else None
     if finished is None:
