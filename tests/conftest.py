@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# moto's recorder reads its file location when moto is imported: set it before any import.
+# moto's recorder reads its file location when moto is imported: set it before any import,
+# and per process (parallel test workers each run their own moto server and recording).
 _RECORDING = Path(tempfile.mkdtemp(prefix="flexmigrate-moto-")) / "recording.jsonl"
-os.environ.setdefault("MOTO_RECORDER_FILEPATH", str(_RECORDING))
+os.environ["MOTO_RECORDER_FILEPATH"] = str(_RECORDING)
 
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -74,7 +74,7 @@ def front(
         faults=fault_board,
         kube_endpoint=served_clusters.get,
         request_log=request_log,
-        target_initial=0.5,
+        target_initial=2.0,  # long enough to be seen on a loaded machine
         target_draining=0.4,
         throttle_seed=7,
     )

@@ -37,7 +37,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{next(_names)}"
 
 
-def wait_for(probe: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05) -> Any:
+def wait_for(probe: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
     """Poll ``probe`` until it returns something truthy; its value."""
     deadline = time.monotonic() + timeout
     while True:

@@ -88,14 +88,14 @@ def test_pod_targets_turn_healthy_once_the_cluster_group_admits_the_alb(
             }
         ],
     )
-    assert _state(aws, group, "healthy") is not None
+    assert wait_for(lambda: _state(aws, group, "healthy")) is not None
 
     faults.inject(["targets-unhealthy"])
     forced = _state(aws, group, "unhealthy")
     assert forced is not None
     assert forced["Reason"] == "Target.ResponseCodeMismatch"
     faults.clear()
-    assert _state(aws, group, "healthy") is not None
+    assert wait_for(lambda: _state(aws, group, "healthy")) is not None
 
     elbv2.deregister_targets(TargetGroupArn=group, Targets=[{"Id": pod, "Port": PORT}])
     draining = _state(aws, group, "draining")
@@ -172,4 +172,4 @@ def test_instance_targets_keep_moto_s_answer(
     group = _target_group(aws, network, kind="instance")
     aws("elbv2").register_targets(TargetGroupArn=group, Targets=[{"Id": instance}])
     faults.inject(["targets-unhealthy"])
-    assert _state(aws, group, "healthy") is not None
+    assert wait_for(lambda: _state(aws, group, "healthy")) is not None
