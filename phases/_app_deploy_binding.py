@@ -19,7 +19,7 @@ from typing import Any
 from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.protocol import Action, Change
 from flexmigrate.errors import StepFailed
-from phases import _app_deploy_refs as refs
+from phases import _refs as refs
 from phases._app_deploy_kube import apply_object, delete_owned, poll
 from phases._app_deploy_network import within
 from phases._app_deploy_release import is_redeploy, mark_released

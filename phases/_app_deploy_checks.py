@@ -12,7 +12,7 @@ from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.protocol import Check, Outcome, failed, passed, skipped, warned
 from flexmigrate.errors import FlexmigrateError
 from flexmigrate.ownership import K8S_MANAGED_BY, MANAGED_BY, RUNBOOK_KEY, owned
-from phases import _app_deploy_refs as refs
+from phases import _refs as refs
 from phases._app_deploy_kube import labels_of
 from phases._app_deploy_network import needed_paths
 from phases._app_deploy_render import render

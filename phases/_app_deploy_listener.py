@@ -17,7 +17,7 @@ from typing import Any
 from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.protocol import Action, Change
 from flexmigrate.errors import StepFailed
-from phases import _app_deploy_refs as refs
+from phases import _refs as refs
 from phases._app_deploy_release import is_redeploy
 
 

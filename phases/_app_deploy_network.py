@@ -23,7 +23,7 @@ from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.protocol import Action, Change
 from flexmigrate.errors import StepFailed
 from flexmigrate.ownership import MANAGED_BY, MANAGED_BY_KEY, PHASE_KEY, RUNBOOK_KEY, owned
-from phases import _app_deploy_refs as refs
+from phases import _refs as refs
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.protocol import Action, Change
 from flexmigrate.errors import FlexmigrateError, StepFailed
 from flexmigrate.ownership import k8s_owned
-from phases import _app_deploy_refs as refs
+from phases import _refs as refs
 from phases._app_deploy_kube import (
     apply_object,
     apply_returning,

@@ -217,7 +217,7 @@ class SecretStep:
 
 
 def _cluster_reachable(ctx: StepContext) -> bool:
-    from phases._app_deploy_refs import cluster_active
+    from phases._refs import cluster_active
 
     return cluster_active(ctx)
 

@@ -18,7 +18,7 @@ from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.protocol import Action, Change
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import aws_tag_list, owned, tag_dict
-from phases import _app_deploy_refs as refs
+from phases import _refs as refs
 from phases._app_deploy_kube import poll
 from phases._app_deploy_release import is_redeploy
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from flexmigrate.clients.aws import is_not_found
 from flexmigrate.errors import CloudError, StepFailed
+from phases._refs import describe_ref
 
 if TYPE_CHECKING:
     from flexmigrate.engine.context import StepContext
@@ -33,15 +34,6 @@ class Resolved:
     problem: str = ""
 
 
-def describe(ref: object) -> str:
-    if isinstance(ref, str):
-        return ref
-    tag = getattr(ref, "tag", None)
-    if isinstance(tag, dict):
-        return "tag " + ",".join(f"{k}={v}" for k, v in tag.items())
-    return f"name={getattr(ref, 'name', '?')}"
-
-
 def _query(ref: object) -> tuple[list[str], list[dict[str, Any]]]:
     """(IDs, filters) for a reference: an ID, ``{tag: {...}}`` or ``{name: ...}`` (tag Name)."""
     if isinstance(ref, str):
@@ -53,7 +45,7 @@ def _query(ref: object) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 def _one(ref: object, items: list[dict[str, Any]], kind: str) -> Resolved:
-    label = describe(ref)
+    label = describe_ref(ref)
     if not items:
         return Resolved(label, None, f"no {kind} matches {label}")
     if len(items) > 1:

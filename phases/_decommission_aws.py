@@ -9,7 +9,7 @@ from typing import Any
 from flexmigrate.clients.aws import is_not_found
 from flexmigrate.engine.context import StepContext
 from flexmigrate.errors import CloudError
-from phases import _app_deploy_refs as refs
+from phases import _refs as refs
 
 
 def parse_time(text: str | None) -> dt.datetime | None:

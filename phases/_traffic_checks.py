@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from flexmigrate.durations import format_duration
 from flexmigrate.engine.protocol import Check, Outcome, failed, passed, skipped, warned
 from flexmigrate.errors import CloudError
+from phases._refs import target_group_by_name
 from phases._traffic_gates import gate_alarm_names, judge_targets, read_alarms
 from phases._traffic_record import recorded_split
 from phases._traffic_topology import (
     NotFound,
     Topology,
-    find_target_group,
     metric_dimension,
     read_actions,
     resolve,
@@ -107,7 +107,7 @@ def _target_groups(ctx: StepContext) -> Outcome:
     topo = seen.topo
     if topo.eks_tg_arn is None:
         return _eks_missing(ctx, topo)
-    group = find_target_group(ctx, topo.eks_tg_name) or {}
+    group = target_group_by_name(ctx, topo.eks_tg_name) or {}
     if group.get("VpcId") and topo.vpc_id and group["VpcId"] != topo.vpc_id:
         return failed(
             f"{topo.eks_tg_name} is in {group['VpcId']}, the load balancer in {topo.vpc_id}",

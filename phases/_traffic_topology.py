@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from flexmigrate.clients.aws import is_not_found
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import tag_dict
+from phases._refs import target_group_by_name
 
 if TYPE_CHECKING:
     from flexmigrate.engine.context import StepContext
@@ -88,7 +89,7 @@ def resolve(ctx: StepContext) -> Topology:
         )
         rule_arn, priority = str(rules[0]["RuleArn"]), str(rules[0].get("Priority"))
     ec2 = _target_group(ctx, traffic.ec2_target_group, "the EC2 target group")
-    eks = find_target_group(ctx, traffic.eks_target_group)
+    eks = target_group_by_name(ctx, traffic.eks_target_group)
     return Topology(
         lb_arn=str(lb["LoadBalancerArn"]),
         lb_name=str(lb["LoadBalancerName"]),
@@ -123,16 +124,6 @@ def write_actions(ctx: StepContext, topo: Topology, actions: Sequence[dict[str, 
         elbv2.modify_rule(RuleArn=topo.rule_arn, Actions=list(actions))
     else:
         elbv2.modify_listener(ListenerArn=topo.listener_arn, DefaultActions=list(actions))
-
-
-def find_target_group(ctx: StepContext, name: str) -> dict[str, Any] | None:
-    try:
-        groups = ctx.aws("elbv2").describe_target_groups(Names=[name])["TargetGroups"]
-    except CloudError as exc:
-        if is_not_found(exc):
-            return None
-        raise
-    return dict(groups[0]) if groups else None
 
 
 def target_health(ctx: StepContext, tg_arn: str) -> list[tuple[str, str, str]]:
@@ -239,7 +230,7 @@ def _target_group(ctx: StepContext, ref: object, what: str) -> dict[str, Any]:
         return dict(found[0])
     name = ref if isinstance(ref, str) else getattr(ref, "name", None)
     if name:
-        group = find_target_group(ctx, str(name))
+        group = target_group_by_name(ctx, str(name))
         if group is None:
             raise NotFound(f"{what} {name} does not exist", hint="fix the runbook's reference")
         return group

@@ -122,6 +122,21 @@ def new_report(kind: str, session: Session) -> Report:
     )
 
 
+@contextlib.contextmanager
+def reporting(
+    opts: Options, session: Session, report: Report, report_path: Path | None
+) -> Iterator[None]:
+    """Finish the command's report however the block ends (an error is recorded in it)."""
+    error: FlexmigrateError | None = None
+    try:
+        yield
+    except FlexmigrateError as exc:
+        error = exc
+        raise
+    finally:
+        finish(opts, session, report, report_path, error)
+
+
 def finish(
     opts: Options,
     session: Session,

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flexmigrate.commands.common import finish, new_report, open_session, select_phases
+from flexmigrate.commands.common import (
+    finish,
+    new_report,
+    open_session,
+    reporting,
+    select_phases,
+)
 from flexmigrate.engine.context import Session
 from flexmigrate.engine.executor import Executor
 from flexmigrate.engine.protocol import CheckStatus, Phase
@@ -81,15 +87,9 @@ def run(opts: Options, phase_name: str, dry_run: bool, report_path: Path | None)
         phases = select_phases(session.registry, phase_name)
         report = new_report("run", session)
         executor = Executor(session, report)
-        error: FlexmigrateError | None = None
-        try:
+        with reporting(opts, session, report, report_path):
             for phase in phases:
                 executor.run_phase(phase)
-        except FlexmigrateError as exc:
-            error = exc
-            raise
-        finally:
-            finish(opts, session, report, report_path, error)
     return 0
 
 
@@ -114,18 +114,12 @@ def resume(opts: Options, report_path: Path | None) -> int:
             return 0
         ps = session.state.phase(phase.id, phase.slug)
         executor = Executor(session, report)
-        error: FlexmigrateError | None = None
-        try:
+        with reporting(opts, session, report, report_path):
             if ps.operation is Operation.ROLLBACK:
                 _confirm_rollback(session, [phase])
                 executor.rollback_phase(phase)
             else:
                 executor.run_phase(phase)
-        except FlexmigrateError as exc:
-            error = exc
-            raise
-        finally:
-            finish(opts, session, report, report_path, error)
     return 0
 
 
@@ -182,8 +176,7 @@ def rollback(opts: Options, phase_name: str | None, dry_run: bool, report_path: 
         targets = _rollback_targets(session, phase_name)
         report = new_report("rollback", session)
         executor = Executor(session, report)
-        error: FlexmigrateError | None = None
-        try:
+        with reporting(opts, session, report, report_path):
             if not targets:
                 session.ui.info("nothing to roll back: no phase has run")
                 return 0
@@ -202,9 +195,4 @@ def rollback(opts: Options, phase_name: str | None, dry_run: bool, report_path: 
             _confirm_rollback(session, targets)
             for phase in targets:
                 executor.rollback_phase(phase)
-        except FlexmigrateError as exc:
-            error = exc
-            raise
-        finally:
-            finish(opts, session, report, report_path, error)
     return 0

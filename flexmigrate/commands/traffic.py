@@ -13,10 +13,10 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flexmigrate.commands.common import finish, new_report, open_session
+from flexmigrate.commands.common import new_report, open_session, reporting
 from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.executor import Executor
-from flexmigrate.engine.protocol import CheckStatus, Phase, Registry
+from flexmigrate.engine.protocol import Phase, Registry
 from flexmigrate.engine.report import PhaseReport, StepReport
 from flexmigrate.errors import FlexmigrateError, InvalidInput, PreflightFailed
 from flexmigrate.options import Options
@@ -58,33 +58,12 @@ def shift_traffic(
         step = manual_step(percent, bake)
         report = new_report("shift-traffic", session)
         executor = Executor(session, report)
-        error: FlexmigrateError | None = None
-        try:
+        with reporting(opts, session, report, report_path):
             if dry_run:
                 _plan(session, executor, phase, step)
             else:
                 _shift(session, executor, phase, step)
-        except FlexmigrateError as exc:
-            error = exc
-            raise
-        finally:
-            finish(opts, session, report, report_path, error)
     return 0
-
-
-def _require_preflight(executor: Executor, phase: Phase) -> None:
-    results = executor.preflight(phase)
-    failed = [r for r in results if r.status is CheckStatus.FAIL]
-    if not executor.session.dry_run:
-        executor.session.journal(
-            "preflight", phase=phase.id, results={r.id: r.status.value for r in results}
-        )
-    if failed:
-        names = ", ".join(r.id for r in failed)
-        raise PreflightFailed(
-            f"preflight of {phase.id} ({phase.slug}) failed: {names}; nothing was changed",
-            hint=failed[0].fix,
-        )
 
 
 def _plan(session: Session, executor: Executor, phase: Phase, step: ShiftStep) -> None:
@@ -94,7 +73,7 @@ def _plan(session: Session, executor: Executor, phase: Phase, step: ShiftStep) -
     ps = session.state.find_phase(phase.id)
     failure: PreflightFailed | None = None
     try:
-        _require_preflight(executor, phase)
+        executor.require_preflight(phase)
     except PreflightFailed as exc:
         failure = exc
     phase_report = report.phase(phase.id) or PhaseReport(phase.id, phase.slug, phase.title)
@@ -136,7 +115,7 @@ def _shift(session: Session, executor: Executor, phase: Phase, step: ShiftStep) 
     if later:
         names = ", ".join(f"{p.id} ({p.slug})" for p in later)
         raise InvalidInput(f"cannot shift traffic while {names} has run; roll it back first")
-    _require_preflight(executor, phase)
+    executor.require_preflight(phase)
     if ps.status in _SETTLED:
         ps.started_at = now_iso()
         for existing in ps.steps:

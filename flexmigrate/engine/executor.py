@@ -108,7 +108,7 @@ class Executor:
         self._ui.checks(f"{phase.id} {phase.slug}", results)
         return results
 
-    def _require_preflight(self, phase: Phase) -> None:
+    def require_preflight(self, phase: Phase) -> None:
         results = self.preflight(phase)
         failures = [r for r in results if r.status is CheckStatus.FAIL]
         self.session.journal(
@@ -139,7 +139,7 @@ class Executor:
                 "`flexmigrate resume` (or `flexmigrate rollback "
                 f"{phase.slug}`) before running it again"
             )
-        self._require_preflight(phase)
+        self.require_preflight(phase)
         report = self._phase_report(phase)
         steps = list(phase.steps(self.session.runbook))
         self._confirm_destructive(phase, ps, steps)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.protocol import Action, Change, Phase, Registry
-from phases import _app_deploy_refs as refs
+from phases import _refs as refs
 from phases.decommission import PHASE as DECOMMISSION
 
 

@@ -1,4 +1,4 @@
-"""AWS look-ups for app-deploy: the runbook's resource references resolved at run time, the
+"""AWS look-ups shared by the phases: the runbook's resource references resolved at run time, the
 cluster and its security group, the load balancer, its listener and the target groups.
 
 Everything here only reads. A reference is an ID/ARN (a plain string) or a ``{name: …}`` /
