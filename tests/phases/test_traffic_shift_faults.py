@@ -28,13 +28,20 @@ def test_5xx_at_25_percent_breaches_and_puts_all_traffic_back(traffic_rig: Any) 
     assert [e["after"]["eks_percent"] for e in rig.journal("weights_shifted")] == [10, 25]
     (breach,) = rig.journal("gate_breached")
     assert breach["step"] == "shift-25" and breach["restore_to"] == 0
-    assert "eks-5xx" in breach["failing"]
-    gate = next(g for g in breach["gates"] if g["gate"] == "eks-5xx")
-    assert gate["result"] == "fail" and gate["values"]["eks_rate"] > 0.1
+    # Two gates see this fault: the 5xx rate, and the EKS 5xx alarm (CloudWatch may put it in
+    # ALARM before enough requests for a rate have been published). Either is the breach.
+    assert set(breach["failing"]) & {"eks-5xx", "alarms"}
+    stamps = [t for t, _ in breach["metrics"]["datapoints"]["eks_requests"]]
+    if "eks-5xx" in breach["failing"]:
+        gate = next(g for g in breach["gates"] if g["gate"] == "eks-5xx")
+        assert gate["result"] == "fail" and gate["values"]["eks_rate"] > 0.1
+        assert stamps
+    else:
+        gate = next(g for g in breach["gates"] if g["gate"] == "alarms")
+        assert gate["result"] == "fail" and "flexdesk-eks-5xx" in json.dumps(gate)
     # The evidence names the datapoints it judged, all from after the weights were read back.
     read_back = rig.journal("weights_shifted")[-1]["ts"]
-    stamps = [t for t, _ in breach["metrics"]["datapoints"]["eks_requests"]]
-    assert stamps and all(_epoch(t) >= _epoch(read_back) - 1e-3 for t in stamps)
+    assert all(_epoch(t) >= _epoch(read_back) - 1e-3 for t in stamps)
     (restored,) = rig.journal("traffic_restored")
     assert restored["to"] == {"ec2_percent": 100, "eks_percent": 0}
     assert 0 < restored["seconds"] < 1.0
