@@ -107,8 +107,15 @@ def cli(
         verbose=verbose,
         color=not no_color,
         registry_loader=loader or _default_registry,
+        index_loader=None if loader else _default_index,
         argv=tuple(ctx.meta.get("flexmigrate.argv", ())),
     )
+
+
+def _default_index() -> list[tuple[str, str]]:
+    from flexmigrate.options import default_index
+
+    return default_index()
 
 
 def _default_registry() -> Registry:
@@ -441,6 +448,11 @@ def main(argv: Sequence[str] | None = None, registry: Callable[[], Registry] | N
     except click.Abort:
         click.echo("interrupted", err=True)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`flexmigrate history | head`): stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         click.echo("interrupted; the state is saved — `flexmigrate resume` continues", err=True)
         return 130

@@ -1,16 +1,44 @@
 """The phases, listed by hand in order. Each ``phases/<slug>.py`` defines one ``Phase`` of checks
 and steps against the protocol in ``flexmigrate.engine.protocol``; the engine never imports
-this package — the command line passes the registry in."""
+this package — the command line passes the registry in.
+
+``INDEX`` names them without importing them, so ``flexmigrate status`` (which needs only ids
+and slugs) stays fast; ``REGISTRY`` imports the modules on first use.
+"""
 
 from __future__ import annotations
 
-from flexmigrate.engine.protocol import Phase
-from phases import app_deploy, cluster_foundation, decommission, lb_controller, traffic_shift
+import importlib
+from typing import TYPE_CHECKING
 
-REGISTRY: tuple[Phase, ...] = (
-    cluster_foundation.PHASE,
-    lb_controller.PHASE,
-    app_deploy.PHASE,
-    traffic_shift.PHASE,
-    decommission.PHASE,
+if TYPE_CHECKING:
+    from flexmigrate.engine.protocol import Phase
+
+# (id, slug, module)
+INDEX: tuple[tuple[str, str, str], ...] = (
+    ("phase-1", "cluster-foundation", "cluster_foundation"),
+    ("phase-2", "lb-controller", "lb_controller"),
+    ("phase-3", "app-deploy", "app_deploy"),
+    ("phase-4", "traffic-shift", "traffic_shift"),
+    ("phase-5", "decommission", "decommission"),
 )
+
+
+def _load() -> tuple[Phase, ...]:
+    loaded = []
+    for phase_id, slug, module in INDEX:
+        phase: Phase = importlib.import_module(f"phases.{module}").PHASE
+        if (phase.id, phase.slug) != (phase_id, slug):
+            raise RuntimeError(
+                f"phases.{module} defines {phase.id} {phase.slug}, not {phase_id} {slug}"
+            )
+        loaded.append(phase)
+    return tuple(loaded)
+
+
+def __getattr__(name: str) -> tuple[Phase, ...]:
+    if name == "REGISTRY":
+        registry = _load()
+        globals()["REGISTRY"] = registry
+        return registry
+    raise AttributeError(f"module 'phases' has no attribute {name!r}")

@@ -25,12 +25,12 @@ def status(opts: Options, *, live: bool = False) -> int:
     name = _runbook_name(opts)
     store = store_for(opts, name)
     state = store.load()
-    registry = opts.registry_loader()
+    index = opts.phase_index()
     try:
         holder = store.lock_holder()
     except LockHeld:
         holder = None
-    doc = status_document(state, registry, name, holder)
+    doc = status_document(state, index, name, holder)
     if live:
         from flexmigrate.commands.traffic import live_traffic
 

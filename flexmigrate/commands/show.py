@@ -56,12 +56,14 @@ def plan_tables(ui: Ui, report: Report) -> None:
             ui.warn(warning)
 
 
-def status_document(state: Any, registry: Any, runbook: str, lock: Any) -> dict[str, Any]:
+def status_document(
+    state: Any, index: list[tuple[str, str]], runbook: str, lock: Any
+) -> dict[str, Any]:
     phases = []
-    known = {p.id for p in registry}
-    for phase in registry:
-        ps = state.find_phase(phase.id) if state else None
-        phases.append(_phase_entry(phase.id, phase.slug, ps))
+    known = {phase_id for phase_id, _ in index}
+    for phase_id, slug in index:
+        ps = state.find_phase(phase_id) if state else None
+        phases.append(_phase_entry(phase_id, slug, ps))
     if state:
         for ps in state.phases:
             if ps.id not in known:
