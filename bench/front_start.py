@@ -27,7 +27,7 @@ sts = boto3.client(
     "sts",
     endpoint_url=front.url,
     region_name="af-south-1",
-    aws_access_key_id="AKIABENCHMARK0000001",
+    aws_access_key_id="BENCHMARKKEY00000001",
     aws_secret_access_key="bench",  # noqa: S106 - moto checks no secret
     config=Config(retries={"mode": "standard", "max_attempts": 5}),
 )

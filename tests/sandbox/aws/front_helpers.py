@@ -18,7 +18,7 @@ ClientFactory = Callable[..., Any]
 
 
 def make_client(
-    service: str, url: str, *, attempts: int = 5, access_key: str = "AKIATESTFRONT0000001"
+    service: str, url: str, *, attempts: int = 5, access_key: str = "TESTFRONTKEY00000001"
 ) -> Any:
     return boto3.client(
         service,

@@ -118,7 +118,7 @@ def test_query_protocol_clients_get_percentiles_too(aws: ClientFactory, front: A
             form[f"{prefix}.MetricStat.Metric.Dimensions.member.{index}.Value"] = dimension["Value"]
         form[f"{prefix}.MetricStat.Period"] = "60"
         form[f"{prefix}.MetricStat.Stat"] = stat
-    scope = "AKIATESTFRONT0000001/20261127/af-south-1/monitoring/aws4_request"
+    scope = "TESTFRONTKEY00000001/20261127/af-south-1/monitoring/aws4_request"
     with urllib3.PoolManager() as http:
         response = http.request(
             "POST",

@@ -77,7 +77,7 @@ def test_each_service_throttles_in_its_own_words(
         service,
         endpoint_url=always_throttled.url,
         region_name="af-south-1",
-        aws_access_key_id="AKIATESTFRONT0000001",
+        aws_access_key_id="TESTFRONTKEY00000001",
         aws_secret_access_key="front-secret",
         config=Config(retries={"mode": "standard", "total_max_attempts": 2}),
     )
