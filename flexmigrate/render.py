@@ -62,6 +62,13 @@ def _duration(seconds: float | None) -> str:
     return "" if seconds is None else format_duration(seconds)
 
 
+def _value(value: object) -> str:
+    """A summary value as a person reads it: a mapping as "key value, …"."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
 def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", "<br>")
 
@@ -76,7 +83,7 @@ def render_markdown(report: Report) -> str:
         lines += ["", f"**{report.message}**"]
     if report.summary:
         lines += ["", "| | |", "|---|---|"]
-        lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in report.summary.items()]
+        lines += [f"| {_cell(k)} | {_cell(_value(v))} |" for k, v in report.summary.items()]
     for phase in report.phases:
         lines += ["", *_markdown_phase(phase)]
     return "\n".join(lines) + "\n"
@@ -146,7 +153,8 @@ def render_html(report: Report) -> str:
     if report.summary:
         parts.append("<table>")
         parts += [
-            f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>" for k, v in report.summary.items()
+            f"<tr><th>{e(str(k))}</th><td>{e(_value(v))}</td></tr>"
+            for k, v in report.summary.items()
         ]
         parts.append("</table>")
     for phase in report.phases:
