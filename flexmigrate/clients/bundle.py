@@ -3,12 +3,12 @@ production way unless the runbook names a kube context) and external tools."""
 
 from __future__ import annotations
 
+import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flexmigrate.clients.aws import AwsClients, AwsSettings, CallListener
 from flexmigrate.clients.kube import KubeApi, api_client_for_context, api_client_for_eks
@@ -70,45 +70,21 @@ class Clients:
     def write_kubeconfig(self, directory: Path) -> Path:
         """A kubeconfig for helm: the cluster's endpoint and CA, and an exec entry that makes a
         fresh EKS token when asked — no token is written to disk."""
-        from ruamel.yaml import YAML
-
         k8s = self.runbook.kubernetes
         path = directory / "kubeconfig"
         if k8s.context:
             source = Path(k8s.kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config"))
             path.write_bytes(source.expanduser().read_bytes())
             return path
+        from flexmigrate.clients.eks_token import exec_user, kubeconfig
+
         endpoint, ca = self.cluster_endpoint()
         name = self.runbook.cluster.name
-        exec_args = ["-m", "flexmigrate.clients.eks_token", "--cluster", name]
-        exec_args += ["--region", self.runbook.aws.region]
-        if self.runbook.aws.profile:
-            exec_args += ["--profile", self.runbook.aws.profile]
-        document: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca}}
-            ],
-            "users": [
-                {
-                    "name": name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": sys.executable,
-                            "args": exec_args,
-                            "interactiveMode": "Never",
-                        }
-                    },
-                }
-            ],
-            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-            "current-context": name,
-        }
+        user = exec_user(name, self.runbook.aws.region, profile=self.runbook.aws.profile)
+        document = kubeconfig(name, endpoint, ca, user)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, MODE)
         with os.fdopen(fd, "w") as handle:
-            YAML(typ="safe").dump(document, handle)
+            json.dump(document, handle, indent=2)
         return path
 
     def call_counts(self) -> dict[str, int]:

@@ -49,6 +49,54 @@ def exec_credential(token: str, now: dt.datetime | None = None) -> dict[str, Any
     }
 
 
+def exec_user(
+    cluster: str,
+    region: str,
+    *,
+    profile: str | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A kubeconfig user whose ``exec`` entry runs this module for a fresh token when asked:
+    no token is written to disk, and no AWS CLI is needed."""
+    args = ["-m", "flexmigrate.clients.eks_token", "--cluster", cluster, "--region", region]
+    if profile:
+        args += ["--profile", profile]
+    entry: dict[str, Any] = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": sys.executable,
+        "args": args,
+        "interactiveMode": "Never",
+    }
+    if env:
+        entry["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    return {"exec": entry}
+
+
+def kubeconfig(
+    cluster: str,
+    server: str,
+    ca_data_b64: str,
+    user: dict[str, Any],
+    *,
+    context: str | None = None,
+) -> dict[str, Any]:
+    """A one-cluster kubeconfig document (JSON is YAML: kubectl and helm read either)."""
+    name = context or cluster
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {"server": server, "certificate-authority-data": ca_data_b64},
+            }
+        ],
+        "users": [{"name": name, "user": user}],
+        "contexts": [{"name": name, "context": {"cluster": cluster, "user": name}}],
+        "current-context": name,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 

@@ -102,15 +102,8 @@ def _forward_if_needed(session: Session, phase: Phase, ps: Any) -> list[Any]:
 
 
 def _shift(session: Session, executor: Executor, phase: Phase, step: ShiftStep) -> None:
+    executor.refuse_mid_rollback(phase)
     ps = session.state.phase(phase.id, phase.slug)
-    if ps.operation is Operation.ROLLBACK and ps.status in (
-        PhaseStatus.RUNNING,
-        PhaseStatus.FAILED,
-    ):
-        raise InvalidInput(
-            f"{phase.id} ({phase.slug}) is part-way through a rollback; finish it with "
-            "`flexmigrate resume` first"
-        )
     later = [p for p in session.registry.later(phase) if _ran(session, p)]
     if later:
         names = ", ".join(f"{p.id} ({p.slug})" for p in later)

@@ -124,12 +124,9 @@ class Executor:
             )
 
     # -- run ------------------------------------------------------------------------------
-    def run_phase(self, phase: Phase) -> None:
+    def refuse_mid_rollback(self, phase: Phase) -> None:
+        """A phase part-way through a rollback is finished first, never run over."""
         ps = self._phase_state(phase)
-        self._enter(phase)
-        if ps.status is PhaseStatus.COMPLETED:
-            self.verify(phase)
-            return
         if ps.operation is Operation.ROLLBACK and ps.status in (
             PhaseStatus.RUNNING,
             PhaseStatus.FAILED,
@@ -139,6 +136,14 @@ class Executor:
                 "`flexmigrate resume` (or `flexmigrate rollback "
                 f"{phase.slug}`) before running it again"
             )
+
+    def run_phase(self, phase: Phase) -> None:
+        ps = self._phase_state(phase)
+        self._enter(phase)
+        if ps.status is PhaseStatus.COMPLETED:
+            self.verify(phase)
+            return
+        self.refuse_mid_rollback(phase)
         self.require_preflight(phase)
         report = self._phase_report(phase)
         steps = list(phase.steps(self.session.runbook))

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -183,53 +182,13 @@ def _shell_quote(value: str) -> str:
 
 def _kubeconfig(server: str, ca_pem: bytes, env: dict[str, str]) -> str:
     """A kubeconfig that reaches the emulator the EKS way: an exec entry that makes a fresh
-    token with flexmigrate itself (no AWS CLI needed)."""
-    exec_env = [
-        {"name": k, "value": env[k]}
-        for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
-    ]
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": CLUSTER,
-                "cluster": {
-                    "server": server,
-                    "certificate-authority-data": base64.b64encode(ca_pem).decode(),
-                },
-            }
-        ],
-        "users": [
-            {
-                "name": f"{CLUSTER}-admin",
-                "user": {
-                    "exec": {
-                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                        "command": sys.executable,
-                        "args": [
-                            "-m",
-                            "flexmigrate.clients.eks_token",
-                            "--cluster",
-                            CLUSTER,
-                            "--region",
-                            REGION,
-                        ],
-                        "env": exec_env,
-                        "interactiveMode": "Never",
-                    }
-                },
-            }
-        ],
-        "contexts": [
-            {
-                "name": f"sandbox-{CLUSTER}",
-                "context": {"cluster": CLUSTER, "user": f"{CLUSTER}-admin"},
-            }
-        ],
-        "current-context": f"sandbox-{CLUSTER}",
-    }
-    # JSON is YAML: kubectl reads it as is.
+    token with flexmigrate itself (no AWS CLI needed), with the sandbox's AWS settings."""
+    from flexmigrate.clients.eks_token import exec_user, kubeconfig
+
+    keys = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
+    user = exec_user(CLUSTER, REGION, env={k: env[k] for k in keys})
+    ca = base64.b64encode(ca_pem).decode()
+    document = kubeconfig(CLUSTER, server, ca, user, context=f"sandbox-{CLUSTER}")
     return json.dumps(document, indent=2) + "\n"
 
 

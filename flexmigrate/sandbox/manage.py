@@ -19,6 +19,7 @@ from typing import Any
 
 from flexmigrate.errors import FlexmigrateError, InvalidInput
 from flexmigrate.sandbox.layout import SandboxFiles
+from flexmigrate.state.lock import process_alive
 
 _START_TIMEOUT = 60.0
 # Daemons this process started: kept so they are reaped on `down` (and not reported as
@@ -30,21 +31,11 @@ class SandboxError(FlexmigrateError):
     kind = "sandbox"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _is_our_daemon(pid: int, root: Path) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return _alive(pid)  # no /proc: trust the pid file
+        return process_alive(pid)  # no /proc: trust the pid file
     text = [part.decode(errors="replace") for part in cmdline]
     return "flexmigrate.sandbox.daemon" in text and str(root) in text
 
@@ -67,7 +58,7 @@ def running(files: SandboxFiles) -> dict[str, Any] | None:
     if runtime is None:
         return None
     pid = int(runtime.get("pid", 0))
-    if pid and _alive(pid) and _is_our_daemon(pid, files.root):
+    if pid and process_alive(pid) and _is_our_daemon(pid, files.root):
         return runtime
     files.runtime.unlink(missing_ok=True)
     return None
@@ -142,10 +133,10 @@ def down(directory: Path, timeout: float = 15.0) -> int | None:
     pid = int(runtime["pid"])
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while process_alive(pid) and time.monotonic() < deadline:
         _reap(pid)
         time.sleep(0.05)
-    if _alive(pid):
+    if process_alive(pid):
         os.kill(pid, signal.SIGKILL)
         _reap(pid)
     files.runtime.unlink(missing_ok=True)

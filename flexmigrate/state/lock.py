@@ -64,7 +64,8 @@ def _process_start(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def _alive(pid: int, pid_start: str | None) -> bool:
+def process_alive(pid: int, pid_start: str | None = None) -> bool:
+    """Whether ``pid`` runs (and, given its start time, is still the same process)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -117,7 +118,7 @@ class RunLock:
                 holder = self.read()
                 if holder is None:
                     continue  # released in between
-                if holder.host == me.host and not _alive(holder.pid, holder.pid_start):
+                if holder.host == me.host and not process_alive(holder.pid, holder.pid_start):
                     # Only one contender wins this rename; the others find the file gone.
                     graveyard = self.path.with_name(f".lock.dead.{holder.nonce}")
                     try:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import MotoServer, run_cli
+from tests.conftest import MotoServer, child_env, run_cli
 
 HERE = Path(__file__).resolve().parent
 TESTCLI = HERE / "testcli.py"
@@ -37,3 +39,31 @@ def cli(aws_env: dict[str, str], state_dir: Path, moto: MotoServer) -> Cli:
         )
 
     return invoke
+
+
+def start_holding(state_dir: Path, env: dict[str, str], hold: Path) -> subprocess.Popen[str]:
+    """`run extras` in a child that holds the lock, waiting in its hold step until ``hold``
+    exists; returns once the child is inside that step."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(TESTCLI),
+            "--runbook",
+            str(RUNBOOK),
+            "--state-dir",
+            str(state_dir),
+            "run",
+            "extras",
+        ],
+        env=child_env({**env, "TEST_HOLD_FILE": str(hold)}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = Path(str(hold) + ".started")
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return proc

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from flexmigrate.exitcodes import ExitCode
-from tests.conftest import MotoServer, child_env
-from tests.engine.conftest import RUNBOOK, TESTCLI, Cli
+from tests.conftest import MotoServer
+from tests.engine.conftest import RUNBOOK, Cli, start_holding
 
 
 def test_codes_are_frozen() -> None:
@@ -129,27 +126,7 @@ def test_130_ctrl_c_saves_state(
 ) -> None:
     assert cli("run", "storage").returncode == 0
     hold = tmp_path / "hold"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(TESTCLI),
-            "--runbook",
-            str(RUNBOOK),
-            "--state-dir",
-            str(state_dir),
-            "run",
-            "extras",
-        ],
-        env=child_env({**aws_env, "TEST_HOLD_FILE": str(hold)}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    started = Path(str(hold) + ".started")
-    deadline = time.monotonic() + 60
-    while not started.exists():
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    proc = start_holding(state_dir, aws_env, hold)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

@@ -4,39 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from tests.conftest import child_env
-from tests.engine.conftest import RUNBOOK, TESTCLI, Cli
-
-
-def _start_holding(state_dir: Path, env: dict[str, str], hold: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(TESTCLI),
-            "--runbook",
-            str(RUNBOOK),
-            "--state-dir",
-            str(state_dir),
-            "run",
-            "extras",
-        ],
-        env=child_env({**env, "TEST_HOLD_FILE": str(hold)}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    started = Path(str(hold) + ".started")
-    deadline = time.monotonic() + 60
-    while not started.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return proc
+from tests.engine.conftest import Cli, start_holding
 
 
 def test_second_run_exits_5_naming_the_first(
@@ -44,7 +14,7 @@ def test_second_run_exits_5_naming_the_first(
 ) -> None:
     assert cli("run", "storage").returncode == 0
     hold = tmp_path / "hold"
-    first = _start_holding(state_dir, aws_env, hold)
+    first = start_holding(state_dir, aws_env, hold)
     try:
         second = cli("run", "extras")
         assert second.returncode == 5
@@ -63,7 +33,7 @@ def test_lock_of_a_killed_run_is_taken_over(
     cli: Cli, state_dir: Path, aws_env: dict[str, str], tmp_path: Path
 ) -> None:
     assert cli("run", "storage").returncode == 0
-    first = _start_holding(state_dir, aws_env, tmp_path / "hold")
+    first = start_holding(state_dir, aws_env, tmp_path / "hold")
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
     resumed = cli("resume")

@@ -15,6 +15,7 @@ import boto3
 import yaml
 from kubernetes import client
 
+from flexmigrate.clients import eks_token
 from flexmigrate.clients.eks_token import get_token
 from flexmigrate.sandbox.kube import EmulatorConfig, KubeEmulator
 
@@ -73,22 +74,7 @@ def write_kubeconfig(path: Path, emulator: KubeEmulator, user: dict[str, Any]) -
 
 def exec_user() -> dict[str, Any]:
     """The kubeconfig user the real sandbox writes: an exec plugin minting EKS tokens."""
-    return {
-        "exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": sys.executable,
-            "args": [
-                "-m",
-                "flexmigrate.clients.eks_token",
-                "--cluster",
-                CLUSTER,
-                "--region",
-                REGION,
-            ],
-            "env": [{"name": k, "value": v} for k, v in AWS_ENV.items()],
-            "interactiveMode": "Never",
-        }
-    }
+    return eks_token.exec_user(CLUSTER, REGION, env=dict(AWS_ENV))
 
 
 @dataclass
