@@ -362,10 +362,14 @@ def api_client_for_eks(endpoint: str, ca_data_b64: str, token: Callable[[], str]
     config.host = endpoint
     config.ca_cert_data = base64.b64decode(ca_data_b64).decode()
     config.verify_ssl = True
-    issued = [0.0]
+    # When the current token was made; None until the first one. Never a number compared
+    # with the host's monotonic clock alone: on a host up for less than the refresh period
+    # that comparison would send no token at all.
+    issued: list[float | None] = [None]
 
     def refresh(cfg: Any) -> None:
-        if time.monotonic() - issued[0] > _TOKEN_REFRESH:
+        made = issued[0]
+        if made is None or time.monotonic() - made > _TOKEN_REFRESH:
             cfg.api_key["BearerToken"] = token()
             issued[0] = time.monotonic()
 
