@@ -1,6 +1,9 @@
-"""The phases, listed by hand in order. Each ``phases/<slug>.py`` defines one ``Phase`` of checks
-and steps against the protocol in ``flexmigrate.engine.protocol``; the engine never imports
-this package — the command line passes the registry in.
+"""The phases, listed by hand in order. Each is a package, ``phases/<slug>/``, whose
+``__init__`` is its public face (``PHASE``, and whatever the command line needs of it); its
+other modules are named for what they hold and are private to it. Code more than one phase
+uses lives in ``phases.shared``, never in a phase: no phase package imports another (a test
+reads the imports). The engine never imports this package — the command line passes the
+registry in.
 
 ``INDEX`` names them without importing them, so ``flexmigrate status`` (which needs only ids
 and slugs) stays fast; ``REGISTRY`` imports the modules on first use.

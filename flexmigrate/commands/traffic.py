@@ -24,7 +24,7 @@ from flexmigrate.state.model import Operation, PhaseStatus, StepStatus, now_iso
 
 if TYPE_CHECKING:
     from flexmigrate.engine.context import Session
-    from phases._traffic_steps import ShiftStep
+    from phases.traffic_shift.steps import ShiftStep
 
 SLUG = "traffic-shift"
 _SETTLED = (PhaseStatus.PENDING, PhaseStatus.ROLLED_BACK)
@@ -158,8 +158,8 @@ def live_traffic(opts: Options, state: Any) -> dict[str, Any]:
     from flexmigrate.commands.base import make_ui
     from flexmigrate.commands.common import load
     from flexmigrate.engine.context import Session
-    from phases._traffic_topology import read_actions, resolve, target_health
-    from phases._traffic_weights import split_of, weights_of
+    from phases.traffic_shift.topology import read_actions, resolve, target_health
+    from phases.traffic_shift.weights import split_of, weights_of
 
     runbook = load(opts)
     registry = opts.registry_loader()

@@ -1,4 +1,5 @@
-"""What a phase is made of. ``phases/<slug>.py`` defines checks and steps against these types.
+"""What a phase is made of. Each phase package (``phases/<slug>/``) defines checks and steps
+against these types.
 
 A step is an idempotent *ensure*: ``apply`` first looks its resource up (by name or ownership
 tag) and adopts what exists, so applying a step twice — after a crash, say — is safe.

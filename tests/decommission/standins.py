@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.protocol import Action, Change, Phase, Registry
-from phases import _refs as refs
 from phases.decommission import PHASE as DECOMMISSION
+from phases.shared import lookups
 
 
 class Cutover:
@@ -22,9 +22,9 @@ class Cutover:
 
     def apply(self, ctx: StepContext) -> None:
         elbv2 = ctx.aws("elbv2")
-        eks = refs.target_group_by_name(ctx, ctx.runbook.traffic.eks_target_group)
+        eks = lookups.target_group_by_name(ctx, ctx.runbook.traffic.eks_target_group)
         if eks is None:
-            vpc = refs.load_balancer(ctx)["VpcId"]
+            vpc = lookups.load_balancer(ctx)["VpcId"]
             eks = elbv2.create_target_group(
                 Name=ctx.runbook.traffic.eks_target_group,
                 Protocol="HTTP",
@@ -32,8 +32,8 @@ class Cutover:
                 VpcId=vpc,
                 TargetType="ip",
             )["TargetGroups"][0]
-        ec2 = refs.target_group(ctx, ctx.runbook.traffic.ec2_target_group)
-        point = refs.forward_point(ctx)
+        ec2 = lookups.target_group(ctx, ctx.runbook.traffic.ec2_target_group)
+        point = lookups.forward_point(ctx)
         elbv2.modify_listener(
             ListenerArn=point.arn,
             DefaultActions=[

@@ -10,11 +10,11 @@ import datetime as dt
 import pytest
 
 from flexmigrate.engine.protocol import CheckStatus
-from phases._cluster_addons import pick_version
-from phases._cluster_checks import caller_principal, judge_support
-from phases._cluster_common import fit_name
-from phases._cluster_network import egress, elb_tag_problems
-from phases._cluster_nodegroups import Decision, decide
+from phases.cluster_foundation.addons import pick_version
+from phases.cluster_foundation.checks import caller_principal, judge_support
+from phases.cluster_foundation.nodegroups import Decision, decide
+from phases.shared.naming import fit_name
+from phases.shared.vpc import egress, elb_tag_problems
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from flexmigrate.runbook.model import Gates
-from phases._traffic_gates import Result, judge_5xx, judge_alarms, judge_p99, judge_targets
-from phases._traffic_metrics import Series, Window
-from phases._traffic_weights import Split, matches, split_of, stickiness, with_split
+from phases.traffic_shift.gates import Result, judge_5xx, judge_alarms, judge_p99, judge_targets
+from phases.traffic_shift.metrics import Series, Window
+from phases.traffic_shift.weights import Split, matches, split_of, stickiness, with_split
 
 EC2 = "arn:aws:elasticloadbalancing:af-south-1:1:targetgroup/flexdesk-ec2/1"
 EKS = "arn:aws:elasticloadbalancing:af-south-1:1:targetgroup/flexdesk-eks/2"

@@ -1,0 +1,208 @@
+"""Preflight of app-deploy. Every check only reads, and each is resume-aware: what this phase
+itself created (its namespace, target group, rules) passes. Before phase 1 has made the
+cluster (a ``plan all`` on a fresh account), the checks that need it say so and skip.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from flexmigrate.engine.context import StepContext
+from flexmigrate.engine.protocol import Check, Outcome, failed, passed, skipped, warned
+from flexmigrate.errors import FlexmigrateError
+from flexmigrate.ownership import K8S_MANAGED_BY, MANAGED_BY, RUNBOOK_KEY, owned
+from phases.app_deploy.kube import labels_of
+from phases.app_deploy.network import needed_paths
+from phases.app_deploy.render import render
+from phases.app_deploy.secret import describe_source, read_source, wanted_keys
+from phases.app_deploy.validate import SchemaBook, local_problems, schema_problems
+from phases.shared import lookups
+
+# registry[:port]/path[:tag][@sha256:digest], as the distribution reference grammar has it
+_IMAGE = re.compile(
+    r"^(?:(?P<registry>[a-zA-Z0-9.-]+(?::\d+)?)/)?"
+    r"(?P<path>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+_OTHER_OWNERS = ("helm.sh/chart", "argocd.argoproj.io/instance", "kustomize.toolkit.fluxcd.io/name")
+
+
+def _guard(run: Callable[[StepContext], Outcome]) -> Callable[[StepContext], Outcome]:
+    """A check whose reading fails says why instead of stopping the others."""
+
+    def guarded(ctx: StepContext) -> Outcome:
+        try:
+            return run(ctx)
+        except FlexmigrateError as exc:
+            return failed(str(exc), exc.hint)
+
+    return guarded
+
+
+def _cluster_pending(ctx: StepContext) -> str | None:
+    """Why the cluster cannot be asked yet, or None when it can."""
+    if lookups.cluster_active(ctx):
+        return None
+    status = ctx.phase_status("phase-1")
+    return f"the cluster {ctx.runbook.cluster.name} does not exist yet (phase-1 is {status})"
+
+
+def _overlay(ctx: StepContext) -> Outcome:
+    rendered = render(ctx)
+    app = ctx.runbook.app
+    problems = local_problems(rendered, app)
+    if problems:
+        return failed(
+            f"{len(problems)} problem(s): " + "; ".join(problems),
+            "fix the files named above",
+        )
+    detail = f"{len(rendered.manifests)} objects from {rendered.overlay.name}"
+    pending = _cluster_pending(ctx)
+    if pending is not None:
+        return passed(f"{detail}; schema check against the cluster once it exists ({pending})")
+    found, unserved = schema_problems(rendered, SchemaBook(ctx.kube))
+    if found:
+        return failed(
+            f"{len(found)} field(s) the cluster would reject: " + "; ".join(found),
+            "fix the files named above",
+        )
+    optional = [m for m in unserved if m.optional]
+    missing = [m for m in unserved if not m.optional]
+    if missing:
+        names = ", ".join(f"{m.ref} ({m.api_version})" for m in missing)
+        return failed(f"the cluster does not serve {names}", "install the CRDs they need")
+    if optional:
+        names = ", ".join(f"{m.ref} ({m.source})" for m in optional)
+        return warned(
+            f"{detail}, valid against the cluster's schema; {names} will be skipped: its CRD "
+            "is not installed",
+            "install the Prometheus Operator's CRDs to have it applied",
+        )
+    return passed(f"{detail}, valid against the cluster's schema")
+
+
+def _image(ctx: StepContext) -> Outcome:
+    image = ctx.runbook.app.image
+    match = _IMAGE.match(image)
+    if match is None or len(image) > 255:
+        return failed(f"{image!r} is not a valid image reference", "fix app.image")
+    if match["digest"]:
+        return passed(f"{image} (pinned by digest)")
+    tag = match["tag"]
+    if tag is None or tag == "latest":
+        return warned(
+            f"{image} is not pinned: {':latest' if tag else 'no tag'} means nodes that pull at "
+            "different times run different builds, and a rollback redeploys whatever was "
+            "pushed last",
+            "pin a release tag or a digest in app.image",
+        )
+    return passed(f"{image} (tag {tag})")
+
+
+def _secret(ctx: StepContext) -> Outcome:
+    source, _values = read_source(ctx)
+    keys = wanted_keys(render(ctx), ctx, source.keys)
+    missing = [k for k in keys if k not in source.keys]
+    if missing:
+        return failed(
+            f"{describe_source(ctx)} lacks {', '.join(missing)} (needed by the Deployment or "
+            "app.secret.keys)",
+            f"add {', '.join(missing)} to {source.display()}",
+        )
+    return passed(f"{source.display()} holds {', '.join(keys)}")
+
+
+def _namespace(ctx: StepContext) -> Outcome:
+    ns = ctx.runbook.app.namespace
+    pending = _cluster_pending(ctx)
+    if pending is not None:
+        return skipped(f"{pending}; the namespace will be created")
+    found = ctx.kube.get("v1", "Namespace", ns)
+    if found is None:
+        return passed(f"namespace {ns} does not exist; it will be created")
+    labels = labels_of(found)
+    if labels.get(K8S_MANAGED_BY) == MANAGED_BY:
+        if labels.get(RUNBOOK_KEY) == ctx.runbook.name:
+            return passed(f"namespace {ns} was created by this runbook")
+        return failed(
+            f"namespace {ns} belongs to flexmigrate runbook {labels.get(RUNBOOK_KEY)}",
+            "use another app.namespace, or migrate with that runbook",
+        )
+    others = [k for k in _OTHER_OWNERS if k in labels or k in _annotations(found)]
+    manager = labels.get(K8S_MANAGED_BY)
+    if manager or others:
+        owner = manager or others[0]
+        return failed(
+            f"namespace {ns} is managed by {owner}",
+            "deploy to another namespace (app.namespace), or hand it over first",
+        )
+    return passed(f"namespace {ns} exists without an owner; it will be used and kept on rollback")
+
+
+def _annotations(obj: dict[str, object]) -> dict[str, str]:
+    meta = obj.get("metadata")
+    return dict((meta.get("annotations") or {}) if isinstance(meta, dict) else {})
+
+
+def _network(ctx: StepContext) -> Outcome:
+    group = lookups.cluster_security_group(ctx)
+    paths = needed_paths(ctx, group)
+    detail = "; ".join(paths.findings) or "no database rule admits the instance by group"
+    added = len(paths.rules)
+    where = group or "the cluster security group (made by phase-1)"
+    text = f"{added} rule(s) to add on {where} and the database groups; {detail}"
+    if paths.warnings:
+        return warned(text + "; " + "; ".join(paths.warnings), "check the groups named above")
+    return passed(text)
+
+
+def _target_group(ctx: StepContext) -> Outcome:
+    spec = ctx.runbook.app.target_group
+    if ctx.runbook.traffic.eks_target_group != spec.name:
+        return failed(
+            f"app.target_group.name is {spec.name} but traffic.eks_target_group is "
+            f"{ctx.runbook.traffic.eks_target_group}: phase 4 would weight another group",
+            "give both the same name",
+        )
+    found = lookups.target_group_by_name(ctx, spec.name)
+    point = lookups.forward_point(ctx)
+    where = point.describe()
+    if not any(a.get("Type") == "forward" for a in point.actions):
+        return failed(f"{where} does not forward", "traffic.listener must forward to EC2")
+    if found is None:
+        return passed(f"target group {spec.name} will be created; it joins {where} at weight 0")
+    if owned(lookups.elbv2_tags(ctx, found["TargetGroupArn"]), ctx.runbook.name):
+        return passed(f"target group {spec.name} was created by this runbook")
+    return failed(
+        f"target group {spec.name} exists and was not created by flexmigrate",
+        "rename app.target_group.name, or delete that target group",
+    )
+
+
+def _alarms(ctx: StepContext) -> Outcome:
+    existing = ctx.runbook.app.alarms.existing
+    if not existing:
+        spec = ctx.runbook.app.alarms
+        return passed(
+            f"alarms will be created: 5xx > {spec.http_5xx_threshold} per {spec.period:g}s, "
+            f"p99 > {spec.p99_latency:g}s"
+        )
+    found = ctx.aws("cloudwatch").describe_alarms(AlarmNames=list(existing))["MetricAlarms"]
+    missing = sorted(set(existing) - {a["AlarmName"] for a in found})
+    if missing:
+        return failed(f"alarm {', '.join(missing)} not found", "fix app.alarms.existing")
+    return passed(f"using {', '.join(existing)}")
+
+
+def checks() -> list[Check]:
+    return [
+        Check("overlay", "the overlay renders and its objects are valid", _guard(_overlay)),
+        Check("image", "the image reference is well-formed and pinned", _guard(_image)),
+        Check("secret", "the secret source holds every key the app reads", _guard(_secret)),
+        Check("namespace", "the namespace is not owned by someone else", _guard(_namespace)),
+        Check("network", "network paths of the EC2 side can be mirrored", _guard(_network)),
+        Check("target-group", "the EKS target group's name is free or ours", _guard(_target_group)),
+        Check("alarms", "alarms for phase 4's gates", _guard(_alarms)),
+    ]
