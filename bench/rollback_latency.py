@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-STANDINS = REPO / "tests" / "phases" / "test_traffic_shift_standins.py"
+STANDINS = REPO / "tests" / "phases" / "traffic_shift" / "standins.py"
+REGISTRY_CLI = REPO / "tests" / "registry_cli.py"
 BUDGET = 1.0
 
 
@@ -33,7 +34,7 @@ def _command() -> list[str]:
 
     if any(p.slug == "traffic-shift" for p in REGISTRY):
         return [sys.executable, "-m", "flexmigrate"]
-    return [sys.executable, str(STANDINS)]
+    return [sys.executable, str(REGISTRY_CLI), str(STANDINS)]
 
 
 def _runbook(directory: Path) -> Path:

@@ -107,15 +107,8 @@ def cli(
         verbose=verbose,
         color=not no_color,
         registry_loader=loader or _default_registry,
-        index_loader=None if loader else _default_index,
         argv=tuple(ctx.meta.get("flexmigrate.argv", ())),
     )
-
-
-def _default_index() -> list[tuple[str, str]]:
-    from flexmigrate.options import default_index
-
-    return default_index()
 
 
 def _default_registry() -> Registry:

@@ -22,22 +22,9 @@ class Options:
     color: bool
     registry_loader: Callable[[], Registry]
     argv: tuple[str, ...] = ()
-    # (id, slug) of each phase without importing the phases: all `status` needs.
-    index_loader: Callable[[], list[tuple[str, str]]] | None = None
-
-    def phase_index(self) -> list[tuple[str, str]]:
-        if self.index_loader is not None:
-            return self.index_loader()
-        return [(p.id, p.slug) for p in self.registry_loader()]
 
     def command_line(self) -> str:
         return "flexmigrate " + " ".join(self.argv)
-
-
-def default_index() -> list[tuple[str, str]]:
-    from phases import INDEX
-
-    return [(phase_id, slug) for phase_id, slug, _ in INDEX]
 
 
 def default_registry() -> Any:

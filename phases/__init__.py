@@ -5,8 +5,9 @@ uses lives in ``phases.shared``, never in a phase: no phase package imports anot
 reads the imports). The engine never imports this package — the command line passes the
 registry in.
 
-``INDEX`` names them without importing them, so ``flexmigrate status`` (which needs only ids
-and slugs) stays fast; ``REGISTRY`` imports the modules on first use.
+``INDEX`` names them; ``REGISTRY`` imports their faces on first use. A face imports none of
+its phase's modules until it is asked to plan or run, so ``flexmigrate status`` loads the
+registry and stays fast.
 """
 
 from __future__ import annotations

@@ -137,16 +137,27 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+REGISTRY_CLI = REPO / "tests" / "registry_cli.py"
+
+
+def cli_argv(registry: Path | None = None) -> list[str]:
+    """How to start the real command line: with the shipped phases, or with the
+    ``registry()`` of the test module at ``registry``."""
+    if registry is None:
+        return [sys.executable, "-m", "flexmigrate"]
+    return [sys.executable, str(REGISTRY_CLI), str(registry)]
+
+
 def run_cli(
     args: list[str],
     *,
-    script: Path | None = None,
+    registry: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 120,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """The real command line in a child process (``script`` swaps in test phases)."""
-    argv = [sys.executable, str(script)] if script else [sys.executable, "-m", "flexmigrate"]
+    """The real command line in a child process (``registry`` swaps in test phases)."""
+    argv = cli_argv(registry)
     return subprocess.run(
         argv + args,
         capture_output=True,

@@ -24,11 +24,13 @@ class Clients:
         self,
         runbook: Runbook,
         *,
+        cluster: str | None = None,
         read_only: bool = False,
         listener: CallListener | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.runbook = runbook
+        self.cluster = cluster  # the EKS cluster Kubernetes is reached through, if any
         self.read_only = read_only
         self.aws = AwsClients(
             AwsSettings(
@@ -52,7 +54,7 @@ class Clients:
                 api_client = api_client_for_context(k8s.kubeconfig, k8s.context)
             else:
                 endpoint, ca = self.cluster_endpoint()
-                name = self.runbook.cluster.name
+                name = self._cluster_name()
                 from flexmigrate.clients.eks_token import get_token
 
                 api_client = api_client_for_eks(
@@ -63,8 +65,19 @@ class Clients:
             )
         return self._kube
 
+    def _cluster_name(self) -> str:
+        if self.cluster is None:
+            from flexmigrate.errors import InvalidInput
+
+            raise InvalidInput(
+                "no phase of this runbook creates an EKS cluster; name a kubeconfig context "
+                "in the runbook's kubernetes.context"
+            )
+        return self.cluster
+
     def cluster_endpoint(self) -> tuple[str, str]:
-        cluster = self.aws.client("eks").describe_cluster(name=self.runbook.cluster.name)["cluster"]
+        name = self._cluster_name()
+        cluster = self.aws.client("eks").describe_cluster(name=name)["cluster"]
         return str(cluster["endpoint"]), str(cluster["certificateAuthority"]["data"])
 
     def write_kubeconfig(self, directory: Path) -> Path:
@@ -79,7 +92,7 @@ class Clients:
         from flexmigrate.clients.eks_token import exec_user, kubeconfig
 
         endpoint, ca = self.cluster_endpoint()
-        name = self.runbook.cluster.name
+        name = self._cluster_name()
         user = exec_user(name, self.runbook.aws.region, profile=self.runbook.aws.profile)
         document = kubeconfig(name, endpoint, ca, user)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, MODE)

@@ -18,11 +18,13 @@ from flexmigrate.options import Options
 from flexmigrate.ui import Ui
 
 
-def load(opts: Options) -> Any:
+def load(opts: Options, registry: Registry | None = None) -> Any:
+    """The runbook, validated against the model of the registry's phases."""
     from flexmigrate.runbook.loader import load_runbook
     from flexmigrate.runbook.locate import locate_runbook
 
-    return load_runbook(locate_runbook(opts.runbook))
+    model = (registry or opts.registry_loader()).runbook_model()
+    return load_runbook(locate_runbook(opts.runbook), model)
 
 
 def select_phases(registry: Registry, name: str | None, *, default_all: bool = True) -> list[Phase]:
@@ -65,8 +67,8 @@ def open_session(
     from flexmigrate.clients.bundle import Clients
 
     ui = make_ui(opts)
-    runbook = load(opts)
     registry = opts.registry_loader()
+    runbook = load(opts, registry)
     store = store_for(opts, runbook.name, runbook.execution.lock_stale_after)
     locked = False
     try:
@@ -100,7 +102,11 @@ def open_session(
             command=command,
         )
         session.clients = Clients(
-            runbook, read_only=dry_run, listener=session.on_call, sleep=session.sleep
+            runbook,
+            cluster=registry.eks_cluster(runbook),
+            read_only=dry_run,
+            listener=session.on_call,
+            sleep=session.sleep,
         )
         with interrupt_handling(session.stop, ui):
             try:

@@ -25,27 +25,24 @@ def status(opts: Options, *, live: bool = False) -> int:
     name = _runbook_name(opts)
     store = store_for(opts, name)
     state = store.load()
-    index = opts.phase_index()
+    registry = opts.registry_loader()
     try:
         holder = store.lock_holder()
     except LockHeld:
         holder = None
-    doc = status_document(state, index, name, holder)
+    views = registry.status_views(state)
     if live:
-        from flexmigrate.commands.traffic import live_traffic
+        from flexmigrate.commands.live import live_views
 
-        doc["live"] = live_traffic(opts, state)
+        views += live_views(opts, registry, state)
+    doc = status_document(state, [(p.id, p.slug) for p in registry], name, holder, views)
     if opts.json:
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     else:
         import os
 
         color = opts.color and not os.environ.get("NO_COLOR")
-        status_text(doc, store.location, color=color)
-        if live:
-            from flexmigrate.commands.traffic import live_text
-
-            live_text(doc["live"], color=color)
+        status_text(doc, store.location, views, color=color)
     return 0
 
 
@@ -95,8 +92,9 @@ def validate(opts: Options, path: str | None) -> int:
 
     ui = make_ui(opts)
     located = locate_runbook(path or opts.runbook)
+    model = opts.registry_loader().runbook_model()
     try:
-        runbook = load_runbook(located)
+        runbook = load_runbook(located, model)
     except RunbookError as exc:
         if opts.json:
             ui.emit_json({"valid": False, "file": display_path(located), "problems": exc.problems})
@@ -105,18 +103,16 @@ def validate(opts: Options, path: str | None) -> int:
     if opts.json:
         ui.emit_json({"valid": True, "file": display_path(located), "name": runbook.name})
     else:
+        sections = [key for key in model.model_fields if key not in ("name", "description")]
         ui.success(
-            f"{display_path(located)}: valid runbook {runbook.name!r} "
-            f"(cluster {runbook.cluster.name}, {runbook.aws.region}, "
-            f"{len(runbook.cluster.node_groups)} node groups, steps {runbook.traffic.steps})"
+            f"{display_path(located)}: valid runbook {runbook.name!r} for account "
+            f"{runbook.aws.account_id} in {runbook.aws.region} ({', '.join(sections)})"
         )
     return 0
 
 
 def schema(opts: Options) -> int:
-    from flexmigrate.runbook.model import Runbook
-
-    document = Runbook.model_json_schema()
+    document = opts.registry_loader().runbook_model().model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "flexmigrate runbook"
     sys.stdout.write(json.dumps(document, indent=2) + "\n")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from flexmigrate.engine.report import Report
 from flexmigrate.redact import REDACT
 from flexmigrate.ui import Ui
+
+if TYPE_CHECKING:
+    from flexmigrate.engine.protocol import StatusView
 
 _ACTION_STYLE = {
     "create": "green",
@@ -57,7 +61,7 @@ def plan_tables(ui: Ui, report: Report) -> None:
 
 
 def status_document(
-    state: Any, index: list[tuple[str, str]], runbook: str, lock: Any
+    state: Any, index: list[tuple[str, str]], runbook: str, lock: Any, views: Sequence[StatusView]
 ) -> dict[str, Any]:
     phases = []
     known = {phase_id for phase_id, _ in index}
@@ -84,7 +88,7 @@ def status_document(
         "lineage": state.lineage if state else None,
         "updated_at": state.updated_at if state else None,
         "phases": phases,
-        "traffic": state.traffic if state else None,
+        **{key: value for view in views for key, value in view.fields.items()},
         "lock": holder,
     }
 
@@ -114,7 +118,9 @@ def _phase_entry(phase_id: str, slug: str, ps: Any) -> dict[str, Any]:
     }
 
 
-def status_text(doc: dict[str, Any], location: str, *, color: bool) -> None:
+def status_text(
+    doc: dict[str, Any], location: str, views: Sequence[StatusView], *, color: bool
+) -> None:
     """Plain aligned text through click (no rich): ``status`` must start fast."""
     import click
 
@@ -154,14 +160,11 @@ def status_text(doc: dict[str, Any], location: str, *, color: bool) -> None:
     for row, style in zip(rows, styles, strict=True):
         line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3]))
         out(f"{line}  {row[3]}".rstrip(), style, bold=row is rows[0])
-    traffic = doc.get("traffic")
-    if traffic:
-        out(
-            f"traffic: EC2 {traffic.get('ec2_percent')} % / EKS {traffic.get('eks_percent')} % "
-            f"(recorded {traffic.get('updated_at', '?')})"
-        )
-        for gate in traffic.get("gates") or []:
-            out(f"  gate {gate.get('gate')}: {gate.get('result')} {gate.get('detail', '')}")
+    for view in views:
+        for line in view.lines:
+            out(line)
+        for problem in view.problems:
+            out(f"  {problem}", "red")
     lock = doc.get("lock")
     if lock:
         out(

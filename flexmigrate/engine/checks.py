@@ -3,12 +3,14 @@ region (as Terraform's allowed_account_ids), and the previous phase is complete.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.protocol import Check, Outcome, failed, passed, skipped
 from flexmigrate.errors import CloudError
 
 
-def _identity(ctx: StepContext) -> Outcome:
+def _identity(ctx: StepContext[Any]) -> Outcome:
     expected = ctx.runbook.aws.account_id
     region = ctx.runbook.aws.region
     try:
@@ -41,7 +43,7 @@ IDENTITY = Check("aws-identity", "credentials match the runbook's account and re
 def previous_phase(planned_before: frozenset[str]) -> Check:
     """Phase N needs N−1 complete (or, in a plan of several phases, planned before it)."""
 
-    def run(ctx: StepContext) -> Outcome:
+    def run(ctx: StepContext[Any]) -> Outcome:
         previous = ctx.session.registry.previous(ctx.phase)
         if previous is None:
             return passed("first phase")

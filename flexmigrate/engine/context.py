@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from flexmigrate import failpoints
 from flexmigrate.durations import format_duration
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from flexmigrate.ui import Ui
 
 _HEARTBEAT_EVERY = 10.0
+
+# How a phase reads the runbook: the engine holds it as its own ``Runbook``; a phase types its
+# context with the view of the model its registry composed (``StepContext[ItsView]``).
+RunbookView = TypeVar("RunbookView")
 
 
 @dataclass
@@ -95,7 +99,7 @@ class Session:
         self.journal(f"call_{event}", service=service, operation=operation, **details)
 
 
-class StepContext:
+class StepContext(Generic[RunbookView]):
     """What one check or step sees. For checks and plans ``step`` is a scratch state that is
     never saved."""
 
@@ -108,8 +112,8 @@ class StepContext:
 
     # -- what the step reads ------------------------------------------------------------
     @property
-    def runbook(self) -> Runbook:
-        return self.session.runbook
+    def runbook(self) -> RunbookView:
+        return cast("RunbookView", self.session.runbook)
 
     @property
     def dry_run(self) -> bool:
@@ -151,10 +155,10 @@ class StepContext:
         return found.status.value if found else "pending"
 
     def tags(self, **extra: str) -> dict[str, str]:
-        return aws_tags(self.runbook.name, self.phase.id, extra)
+        return aws_tags(self.session.runbook.name, self.phase.id, extra)
 
     def labels(self) -> dict[str, str]:
-        return k8s_labels(self.runbook.name, self.phase.id)
+        return k8s_labels(self.session.runbook.name, self.phase.id)
 
     # -- what the step writes -----------------------------------------------------------
     def record(self, **values: Any) -> None:
@@ -196,8 +200,15 @@ class StepContext:
     def failpoint(self, name: str) -> None:
         failpoints.reach(f"{name}:{self.phase.id}/{self.step.id}")
 
-    def set_traffic(self, traffic: dict[str, Any] | None) -> None:
-        self.session.state.traffic = traffic
+    def record_phase(self, **values: Any) -> None:
+        """Record outputs of the phase itself rather than of this step (None removes one),
+        checkpointed at once. They outlive a reset of the step that wrote them."""
+        recorded = self.session.state.phase(self.phase.id, self.phase.slug).recorded
+        for key, value in values.items():
+            if value is None:
+                recorded.pop(key, None)
+            else:
+                recorded[key] = value
         if not self._scratch:
             self.session.checkpoint()
 

@@ -8,29 +8,19 @@ saved. Transient failures are retried a bounded number of times with backoff.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flexmigrate import failpoints
-from flexmigrate.engine import checks as builtin
-from flexmigrate.engine.context import Session, StepContext
-from flexmigrate.engine.protocol import (
-    Action,
-    Change,
-    Check,
-    CheckResult,
-    CheckStatus,
-    Phase,
-    Step,
-    failed,
-)
-from flexmigrate.engine.report import PhaseReport, Report, StepReport
+from flexmigrate.engine.context import StepContext
+from flexmigrate.engine.planning import Planning
+from flexmigrate.engine.protocol import Phase, Step
+from flexmigrate.engine.report import PhaseReport, StepReport
+from flexmigrate.engine.undo import Undo
 from flexmigrate.errors import (
     FlexmigrateError,
     InvalidInput,
     Paused,
     PreflightFailed,
-    ReadOnlyViolation,
     StepFailed,
     TransientError,
 )
@@ -45,83 +35,13 @@ from flexmigrate.state.model import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Sequence
 
-_UNDOABLE = (StepStatus.COMPLETED, StepStatus.STARTED, StepStatus.FAILED, StepStatus.ROLLING_BACK)
-_ACTIVE = (PhaseStatus.RUNNING, PhaseStatus.FAILED, PhaseStatus.COMPLETED)
+_SETTLED = (PhaseStatus.PENDING, PhaseStatus.ROLLED_BACK)
 
 
-class Executor:
-    def __init__(self, session: Session, report: Report) -> None:
-        self.session = session
-        self.report = report
-
-    # -- helpers --------------------------------------------------------------------------
-    @property
-    def _ui(self):  # type: ignore[no-untyped-def]
-        return self.session.ui
-
-    def _phase_state(self, phase: Phase) -> PhaseState:
-        return self.session.state.phase(phase.id, phase.slug)
-
-    def _phase_report(self, phase: Phase) -> PhaseReport:
-        found = self.report.phase(phase.id)
-        if found is None:
-            found = PhaseReport(phase.id, phase.slug, phase.title)
-            self.report.phases.append(found)
-        return found
-
-    def _checkpoint(self, point: str) -> None:
-        self.session.checkpoint()
-        failpoints.reach(point)
-
-    def _enter(self, phase: Phase, step: str = "") -> None:
-        self.session.current = (phase.id, step)
-
-    # -- preflight ------------------------------------------------------------------------
-    def preflight(
-        self, phase: Phase, *, planned_before: frozenset[str] = frozenset()
-    ) -> list[CheckResult]:
-        """Run every check (not fail-fast) and show the table."""
-        ctx = StepContext(self.session, phase)
-        all_checks: list[Check] = [builtin.IDENTITY, builtin.previous_phase(planned_before)]
-        all_checks += list(phase.checks(self.session.runbook))
-        results = []
-        for check in all_checks:
-            try:
-                outcome = check.run(ctx)
-            except ReadOnlyViolation:
-                raise
-            except FlexmigrateError as exc:
-                outcome = failed(f"check could not run: {exc}", exc.hint)
-            results.append(
-                CheckResult(
-                    check.id,
-                    check.title,
-                    outcome.status,
-                    REDACT(outcome.detail),
-                    outcome.fix,
-                    phase.id,
-                )
-            )
-        self._phase_report(phase).checks = results
-        self._ui.checks(f"{phase.id} {phase.slug}", results)
-        return results
-
-    def require_preflight(self, phase: Phase) -> None:
-        results = self.preflight(phase)
-        failures = [r for r in results if r.status is CheckStatus.FAIL]
-        self.session.journal(
-            "preflight",
-            phase=phase.id,
-            results={r.id: r.status.value for r in results},
-        )
-        if failures:
-            names = ", ".join(r.id for r in failures)
-            raise PreflightFailed(
-                f"preflight of {phase.id} ({phase.slug}) failed: {names}; nothing was changed",
-                hint=failures[0].fix,
-            )
+class Executor(Planning, Undo):
+    """Runs phases and single steps; plans (``Planning``) and rolls back (``Undo``)."""
 
     # -- run ------------------------------------------------------------------------------
     def refuse_mid_rollback(self, phase: Phase) -> None:
@@ -189,7 +109,7 @@ class Executor:
         self, phase: Phase, ps: PhaseState, step: Step, ss: StepState, report: StepReport
     ) -> None:
         self._enter(phase, step.id)
-        ctx = StepContext(self.session, phase, ss)
+        ctx = StepContext[Any](self.session, phase, ss)
         retries = self.session.runbook.execution.step_retries
         began = self.session.clock()
         while True:
@@ -251,7 +171,7 @@ class Executor:
         pending = [
             s
             for s in steps
-            if getattr(s, "destructive", False)
+            if s.destructive
             and (ps.find_step(s.id) or StepState(s.id)).status is not StepStatus.COMPLETED
         ]
         if not pending or self.session.yes:
@@ -296,174 +216,82 @@ class Executor:
             ) from exc
         raise exc
 
-    # -- verify (re-run of a completed phase) ------------------------------------------------
-    def verify(self, phase: Phase) -> list[str]:
-        self._enter(phase)
-        report = self._phase_report(phase)
-        report.status = "completed"
-        ps = self._phase_state(phase)
-        self._ui.heading(f"{phase.id} {phase.slug} is complete — verifying, changing nothing")
-        drift: list[str] = []
-        for step in phase.steps(self.session.runbook):
-            ss = ps.find_step(step.id) or StepState(step.id)
-            ctx = StepContext(self.session, phase, ss)
-            try:
-                problems = [f"{step.id}: {p}" for p in step.verify(ctx)]
-            except FlexmigrateError as exc:
-                problems = [f"{step.id}: could not verify: {exc}"]
-            drift += problems
-            report.steps.append(
-                StepReport(step.id, step.title, "completed" if not problems else "drifted")
-            )
-        report.drift = [REDACT(d) for d in drift]
-        self.session.journal("phase_verified", phase=phase.id, drift=report.drift)
-        if drift:
-            for item in report.drift:
-                self._ui.warn(f"drift: {item}")
-        else:
-            self._ui.success(f"{phase.id} {phase.slug}: no drift")
-        return drift
+    # -- a step outside the schedule (a manual traffic shift) ---------------------------------
+    def _needed(self, phase: Phase, ps: PhaseState | None, needs: Sequence[str]) -> list[Step]:
+        """The scheduled steps a step outside the schedule needs first and that are not done."""
+        done = {s.id for s in ps.steps if s.status is StepStatus.COMPLETED} if ps else set()
+        return [s for s in phase.steps(self.session.runbook) if s.id in needs and s.id not in done]
 
-    # -- rollback -------------------------------------------------------------------------
-    def rollback_phase(self, phase: Phase) -> None:
-        ps = self._phase_state(phase)
-        self._enter(phase)
-        report = self._phase_report(phase)
-        steps = list(phase.steps(self.session.runbook))
-        to_undo = [
-            s
-            for s in reversed(steps)
-            if (ps.find_step(s.id) or StepState(s.id)).status in _UNDOABLE
-        ]
-        if not to_undo:
-            if ps.status is not PhaseStatus.PENDING:
-                ps.status = PhaseStatus.ROLLED_BACK
-                ps.operation = Operation.APPLY
-                self.session.checkpoint()
-            report.status = ps.status.value
-            self._ui.info(f"{phase.id} {phase.slug}: nothing to roll back")
-            return
-        ps.status = PhaseStatus.RUNNING
-        ps.operation = Operation.ROLLBACK
-        self._ui.heading(f"Rolling back {phase.id} {phase.slug}")
-        self.session.journal("rollback_started", phase=phase.id)
-        self._checkpoint(f"checkpoint:{phase.id}:rolling_back")
-        for step in to_undo:
-            ss = ps.step(step.id)
-            step_report = StepReport(step.id, step.title, reversible=step.reversible)
-            report.steps.append(step_report)
-            self._enter(phase, step.id)
-            ctx = StepContext(self.session, phase, ss)
-            ss.status = StepStatus.ROLLING_BACK
-            self.session.journal("step_rollback_started")
-            self._checkpoint(f"checkpoint:{phase.id}/{step.id}:rolling_back")
-            began = self.session.clock()
-            self._with_retries(ctx, step.rollback, step)
-            ss.status = StepStatus.ROLLED_BACK
-            ss.finished_at = now_iso()
-            ss.outputs = {}
-            ss.error = None
-            step_report.status = "rolled_back"
-            step_report.duration = self.session.clock() - began
-            self.session.journal("step_rolled_back")
-            self._checkpoint(f"checkpoint:{phase.id}/{step.id}:rolled_back")
-            self._ui.step("rolled_back", phase.id, step.id, step.title, step_report.duration)
-        ps.status = PhaseStatus.ROLLED_BACK
-        ps.operation = Operation.APPLY
-        ps.finished_at = now_iso()
-        report.status = ps.status.value
-        self._enter(phase)
-        self.session.journal("phase_rolled_back", phase=phase.id)
-        self._checkpoint(f"checkpoint:{phase.id}:rolled_back")
-        self._ui.success(f"{phase.id} {phase.slug} rolled back")
-
-    def _with_retries(
-        self, ctx: StepContext, action: Callable[[StepContext], None], step: Step
+    def run_outside_schedule(
+        self,
+        phase: Phase,
+        step: Step,
+        *,
+        needs: Sequence[str] = (),
+        event: str = "manual_step_started",
+        **details: Any,
     ) -> None:
-        retries = self.session.runbook.execution.step_retries
-        for attempt in range(retries + 1):
-            self.session.check_interrupt()
-            try:
-                action(ctx)
-                return
-            except TransientError as exc:
-                if attempt >= retries:
-                    self._rollback_failed(ctx, step, exc)
-                delay = min(30.0, 2.0**attempt) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
-                self.session.journal("step_retry", error=REDACT(str(exc)), delay=round(delay, 2))
-                self.session.sleep(delay)
-            except FlexmigrateError as exc:
-                if exc.exit_code == 130:
-                    self.session.checkpoint()
-                    raise
-                self._rollback_failed(ctx, step, exc)
-
-    def _rollback_failed(self, ctx: StepContext, step: Step, exc: FlexmigrateError) -> None:
-        message = REDACT(str(exc))
-        ps = self._phase_state(ctx.phase)
-        ps.status = PhaseStatus.FAILED
-        ps.error = f"rollback of {step.id}: {message}"
-        ctx.step.error = message
-        self.session.journal("step_rollback_failed", error=message)
-        self.session.checkpoint()
-        raise StepFailed(
-            f"rollback of {ctx.phase.id}/{step.id} failed: {message}",
-            hint=exc.hint or "fix the cause, then `flexmigrate resume` continues the rollback",
-        ) from exc
-
-    def plan_rollback(self, phase: Phase) -> None:
+        """Run ``step`` as a step of ``phase`` that its schedule does not list: after the
+        phase's preflight, with the same checkpoints, retries, journal and report. The steps of
+        the schedule named in ``needs`` run first unless done. The phase is left running (a
+        later ``run`` continues its schedule); it must not run while a later phase has run."""
+        self.refuse_mid_rollback(phase)
+        later = [
+            p
+            for p in self.session.registry.later(phase)
+            if (found := self.session.state.find_phase(p.id)) and found.status not in _SETTLED
+        ]
+        if later:
+            names = ", ".join(f"{p.id} ({p.slug})" for p in later)
+            raise InvalidInput(f"cannot run {step.id} while {names} has run; roll it back first")
         ps = self._phase_state(phase)
+        self._enter(phase)
+        self.require_preflight(phase)
+        if ps.status in _SETTLED:
+            ps.started_at = now_iso()
+            for existing in ps.steps:
+                existing.status = StepStatus.PENDING
+                existing.error = None
+        ps.status = PhaseStatus.RUNNING
+        ps.operation = Operation.APPLY
+        ps.error = None
+        ps.finished_at = None
+        for scheduled in phase.steps(self.session.runbook):
+            ps.step(scheduled.id)
+        self.session.journal(event, phase=phase.id, **details)
+        self._checkpoint(f"checkpoint:{phase.id}:running")
         report = self._phase_report(phase)
-        report.status = ps.status.value
-        for step in reversed(list(phase.steps(self.session.runbook))):
-            ss = ps.find_step(step.id)
-            if ss is None or ss.status not in _UNDOABLE:
-                continue
-            ctx = StepContext(
-                self.session, phase, StepState(ss.id, ss.status, outputs=dict(ss.outputs))
-            )
-            ctx._scratch = True
-            planner = getattr(step, "plan_rollback", None)
-            if planner is not None:
-                changes = list(planner(ctx))
-            else:
-                recorded = ", ".join(
-                    f"{k}={v}" for k, v in ss.outputs.items() if not k.startswith("token:")
-                )
-                changes = [Change(Action.DELETE, step.title, recorded or "present", "absent")]
-            report.steps.append(
-                StepReport(step.id, step.title, ss.status.value, step.reversible, changes)
-            )
+        report.status = PhaseStatus.RUNNING.value
+        self._ui.heading(f"{phase.id} {phase.slug}, outside its schedule: {step.title}")
+        for planned in [*self._needed(phase, ps, needs), step]:
+            ss = ps.step(planned.id)
+            if planned is step and ss.status is StepStatus.COMPLETED:
+                ss.outputs = {}  # the same step run again by hand: a new run of it
+            step_report = StepReport(planned.id, planned.title, reversible=planned.reversible)
+            report.steps.append(step_report)
+            self.run_step(phase, ps, planned, ss, step_report)
 
-    # -- plan -----------------------------------------------------------------------------
-    def plan(self, phases: Sequence[Phase]) -> None:
-        planned: set[str] = set()
-        for phase in phases:
-            self._enter(phase)
-            ps = self._phase_state(phase)
-            report = self._phase_report(phase)
-            report.status = ps.status.value
-            self.preflight(phase, planned_before=frozenset(planned))
-            for step in phase.steps(self.session.runbook):
-                existing = ps.find_step(step.id)
-                step_report = StepReport(step.id, step.title, reversible=step.reversible)
-                step_report.status = existing.status.value if existing else "pending"
-                report.steps.append(step_report)
-                if existing is not None and existing.status is StepStatus.COMPLETED:
-                    continue
-                scratch = StepState(step.id, outputs=dict(existing.outputs) if existing else {})
-                ctx = StepContext(self.session, phase, scratch)
-                ctx._scratch = True
-                try:
-                    step_report.changes = list(step.plan(ctx))
-                except ReadOnlyViolation:
-                    raise
-                except FlexmigrateError as exc:
-                    step_report.error = REDACT(f"could not plan: {exc}")
-                    report.warnings.append(f"{step.id}: {step_report.error}")
-                step_report.notes = ctx.notes
+    def plan_outside_schedule(self, phase: Phase, step: Step, *, needs: Sequence[str] = ()) -> None:
+        """The plan of ``run_outside_schedule``: its preflight and what it (and the steps it
+        needs) would change. A failed preflight is raised after the plan is reported."""
+        failure: PreflightFailed | None = None
+        try:
+            self.require_preflight(phase)
+        except PreflightFailed as exc:
+            failure = exc
+        ps = self.session.state.find_phase(phase.id)
+        report = self.report.phase(phase.id) or PhaseReport(phase.id, phase.slug, phase.title)
+        if report not in self.report.phases:
+            self.report.phases.append(report)
+        report.status = ps.status.value if ps else PhaseStatus.PENDING.value
+        for planned in [*self._needed(phase, ps, needs), step]:
+            ctx = StepContext[Any](self.session, phase)
+            step_report = StepReport(planned.id, planned.title, reversible=planned.reversible)
             try:
-                report.notes = list(phase.notes(StepContext(self.session, phase)))
+                step_report.changes = list(planned.plan(ctx))
             except FlexmigrateError as exc:
-                report.warnings.append(REDACT(f"could not describe: {exc}"))
-            planned.add(phase.id)
+                step_report.error = f"could not plan: {exc}"
+            step_report.notes = ctx.notes
+            report.steps.append(step_report)
+        if failure is not None:
+            raise failure

@@ -7,14 +7,17 @@ tag) and adopts what exists, so applying a step twice — after a crash, say —
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from flexmigrate.engine.context import StepContext
     from flexmigrate.runbook.model import Runbook
+    from flexmigrate.state.model import State
+
+    Ctx = StepContext[Any]
 
 
 class CheckStatus(StrEnum):
@@ -56,7 +59,7 @@ class Check:
 
     id: str
     title: str
-    run: Callable[[StepContext], Outcome]
+    run: Callable[[Ctx], Outcome]
 
 
 @dataclass(frozen=True)
@@ -118,18 +121,39 @@ class Step(Protocol):
     - ``verify``: the post-condition; returns problems (drift), empty when all is well.
     - ``rollback``: compensating and idempotent; an absent resource counts as done; deletes
       only what carries flexmigrate's ownership tags; waits until what it deletes is gone.
+
+    Optional, with defaults a step inherits by naming ``Step`` as its base:
+    - ``destructive``: True for a step that cannot be undone (terminate, delete); the executor
+      asks for confirmation before the phase starts, or requires --yes without a terminal.
+    - ``plan_rollback``: read-only; what ``rollback`` would change. By default the step's
+      recorded outputs are shown as deleted.
     """
 
     id: str
     title: str
     reversible: bool
-    # A step may also set ``destructive = True`` (terminate, delete): the executor then asks
-    # for confirmation before the phase starts, or requires --yes without a terminal.
+    destructive: ClassVar[bool] = False
 
-    def plan(self, ctx: StepContext) -> Sequence[Change]: ...
-    def apply(self, ctx: StepContext) -> None: ...
-    def verify(self, ctx: StepContext) -> Sequence[str]: ...
-    def rollback(self, ctx: StepContext) -> None: ...
+    def plan(self, ctx: Ctx) -> Sequence[Change]: ...
+    def apply(self, ctx: Ctx) -> None: ...
+    def verify(self, ctx: Ctx) -> Sequence[str]: ...
+    def rollback(self, ctx: Ctx) -> None: ...
+
+    def plan_rollback(self, ctx: Ctx) -> Sequence[Change]:
+        recorded = ", ".join(
+            f"{key}={value}" for key, value in ctx.outputs.items() if not key.startswith("token:")
+        )
+        return [Change(Action.DELETE, self.title, recorded or "present", "absent")]
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """What ``status`` shows of a phase beyond its steps: entries for ``status --json``, lines
+    for the terminal, and problems (shown after the lines, marked)."""
+
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    lines: Sequence[str] = ()
+    problems: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -139,11 +163,27 @@ class Phase:
     id: str  # phase-1 … phase-5
     slug: str  # cluster-foundation …
     title: str
-    checks: Callable[[Runbook], Sequence[Check]]
-    steps: Callable[[Runbook], Sequence[Step]]
+    # Both are given the runbook validated against the registry's model, so a phase may take
+    # it as its own typed view of that model (hence ``Any`` here).
+    checks: Callable[[Any], Sequence[Check]]
+    steps: Callable[[Any], Sequence[Step]]
     summary: str = ""
     # Extra sections a phase adds to the plan (for instance, what both sides share).
-    notes: Callable[[StepContext], Sequence[str]] = field(default=lambda ctx: ())
+    notes: Callable[[Ctx], Sequence[str]] = field(default=lambda ctx: ())
+    # The runbook sections this phase owns: (key, pydantic model, required). The runbook a
+    # registry validates is the engine's sections and every phase's (``Registry.runbook_model``).
+    # (A function, so that naming a phase imports none of its models: ``status`` stays fast.)
+    sections: Callable[[], Sequence[tuple[str, type[Any], bool]]] = field(default=lambda: ())
+    # The EKS cluster this phase creates, by the runbook: the engine reaches Kubernetes through
+    # it (DescribeCluster's endpoint and CA, an STS token) unless the runbook names a context.
+    eks_cluster: Callable[[Any], str] | None = None
+    # What ``status`` shows of this phase beyond its steps (weights, for instance), from the
+    # state alone; and what ``status --live`` reads back from AWS and Kubernetes (read-only).
+    status: Callable[[State], StatusView] | None = None
+    live: Callable[[Ctx], StatusView] | None = None
+    # What the phase offers a command of its own beyond this contract, by name (the traffic
+    # shift's manual step for ``shift-traffic``); the command states the shape it needs.
+    extras: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def number(self) -> int:
@@ -155,6 +195,7 @@ class Registry:
 
     def __init__(self, phases: Sequence[Phase]) -> None:
         self.phases = tuple(phases)
+        self._model: type[Runbook] | None = None
         for index, phase in enumerate(self.phases, start=1):
             if phase.id != f"phase-{index}":
                 raise ValueError(
@@ -182,3 +223,24 @@ class Registry:
 
     def names(self) -> str:
         return ", ".join(f"{p.id} ({p.slug})" for p in self.phases) or "none registered"
+
+    def runbook_model(self) -> type[Runbook]:
+        """The model a runbook is validated against: the engine's sections and the phases'."""
+        if self._model is None:
+            from flexmigrate.runbook.model import compose
+
+            self._model = compose([section for p in self.phases for section in p.sections()])
+        return self._model
+
+    def eks_cluster(self, runbook: Runbook) -> str | None:
+        """The EKS cluster's name, from the first phase that creates one."""
+        for phase in self.phases:
+            if phase.eks_cluster is not None:
+                return phase.eks_cluster(runbook)
+        return None
+
+    def status_views(self, state: State | None) -> list[StatusView]:
+        from flexmigrate.state.model import State
+
+        current = state if state is not None else State(runbook="")
+        return [p.status(current) for p in self.phases if p.status is not None]

@@ -33,21 +33,34 @@ def runbook_name(path: Path) -> str:
     match = _NAME_LINE.search(text)
     if match:
         return match.group(1)
-    return str(load_runbook(path).name)
+    from flexmigrate.runbook.types import SLUG
+
+    shown = display_path(path)
+    data = _read_yaml(path, shown)
+    name = data.get("name")
+    if not isinstance(name, str) or not re.match(SLUG, name):
+        line = data.lc.key("name")[0] + 1 if "name" in data else 1
+        expected = _PATTERN_WORDS[SLUG]
+        raise RunbookError(
+            [f"{shown}:{line} name: {_show(name)} is not valid: expected {expected}"]
+        )
+    return name
 
 
-def load_runbook(path: Path) -> Any:
-    """Parse and validate ``path``; raises RunbookError listing every problem."""
+def load_runbook(path: Path, model: Any = None) -> Any:
+    """Parse and validate ``path`` against ``model`` (a registry's composed runbook model; the
+    engine's own sections when None); raises RunbookError listing every problem."""
     from pydantic import ValidationError
 
-    from flexmigrate.runbook.model import Runbook
+    if model is None:
+        from flexmigrate.runbook.model import Runbook as model
 
     shown = display_path(path)
     data = _read_yaml(path, shown)
     try:
-        runbook = Runbook.model_validate(_plain(data))
+        runbook = model.model_validate(_plain(data))
     except ValidationError as exc:
-        raise RunbookError(_describe(exc, data, shown)) from None
+        raise RunbookError(_describe(exc, data, shown, model)) from None
     runbook._path = path.resolve()
     return runbook
 
@@ -98,9 +111,7 @@ def _plain(data: Any) -> Any:
     return data
 
 
-def _describe(exc: Any, data: Any, shown: str) -> list[str]:
-    from flexmigrate.runbook.model import Runbook
-
+def _describe(exc: Any, data: Any, shown: str, model: Any) -> list[str]:
     problems: list[tuple[int, str]] = []
     seen_union: set[tuple[Any, ...]] = set()
     for error in exc.errors():
@@ -110,7 +121,7 @@ def _describe(exc: Any, data: Any, shown: str) -> list[str]:
         kind = error["type"]
         if kind == "extra_forbidden":
             parent_keys = keys[:-1]
-            allowed = _model_fields(Runbook, parent_keys)
+            allowed = _model_fields(model, parent_keys)
             guess = difflib.get_close_matches(str(keys[-1]), allowed, n=1, cutoff=0.6)
             hint = f' (did you mean "{guess[0]}"?)' if guess else ""
             known = f"; known keys: {', '.join(allowed)}" if allowed and not guess else ""

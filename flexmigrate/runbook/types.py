@@ -16,6 +16,13 @@ from pydantic import (
 
 from flexmigrate.durations import PATTERN, format_duration, parse_duration
 
+# Patterns of the fields that name things; the loader words each of them for an error message.
+SLUG = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+ACCOUNT = r"^\d{12}$"
+REGION = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+K8S_VERSION = r"^1\.\d{1,2}$"
+IAM_ARN = r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role)/.+$"
+
 
 def _duration(value: Any) -> float:
     if isinstance(value, str | int | float):

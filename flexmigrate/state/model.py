@@ -85,6 +85,9 @@ class PhaseState:
     finished_at: str | None = None
     steps: list[StepState] = field(default_factory=list)
     error: str | None = None
+    # Outputs of the phase itself, beyond any one step's: kept when steps are reset (a traffic
+    # shift's weights, say), written through ``StepContext.record_phase``.
+    recorded: dict[str, Any] = field(default_factory=dict)
 
     def step(self, step_id: str) -> StepState:
         for step in self.steps:
@@ -98,10 +101,11 @@ class PhaseState:
         return next((s for s in self.steps if s.id == step_id), None)
 
     def outputs(self) -> dict[str, Any]:
-        """Outputs of every step, merged in step order."""
+        """Outputs of every step, merged in step order, then the phase's own."""
         merged: dict[str, Any] = {}
         for step in self.steps:
             merged.update(step.outputs)
+        merged.update(self.recorded)
         return merged
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +117,7 @@ class PhaseState:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "error": self.error,
+            "outputs": self.recorded,
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -127,6 +132,7 @@ class PhaseState:
             finished_at=data.get("finished_at"),
             error=data.get("error"),
             steps=[StepState.from_dict(s) for s in data.get("steps") or []],
+            recorded=dict(data.get("outputs") or {}),
         )
 
 
@@ -140,7 +146,6 @@ class State:
     created_at: str = field(default_factory=now_iso)
     updated_at: str | None = None
     phases: list[PhaseState] = field(default_factory=list)
-    traffic: dict[str, Any] | None = None
 
     def phase(self, phase_id: str, slug: str = "") -> PhaseState:
         for phase in self.phases:
@@ -166,7 +171,6 @@ class State:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "phases": [p.to_dict() for p in self.phases],
-            "traffic": self.traffic,
         }
 
     @classmethod
@@ -180,7 +184,6 @@ class State:
             created_at=str(data.get("created_at", "")),
             updated_at=data.get("updated_at"),
             phases=[PhaseState.from_dict(p) for p in data.get("phases") or []],
-            traffic=data.get("traffic"),
         )
 
 

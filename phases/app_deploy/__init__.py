@@ -44,23 +44,37 @@ that completed instead, and leaves everything else in place.
 
 from __future__ import annotations
 
-from flexmigrate.engine.protocol import Phase
-from phases.app_deploy.binding import BindingStep
-from phases.app_deploy.checks import checks
-from phases.app_deploy.listener import ListenerStep
-from phases.app_deploy.network import NetworkStep
-from phases.app_deploy.notes import shared_notes
-from phases.app_deploy.objects import ApplyStep, NamespaceStep, RenderStep
-from phases.app_deploy.rollout import RolloutStep
-from phases.app_deploy.secret import SecretStep
-from phases.app_deploy.targets import AlarmsStep, TargetGroupStep
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-PHASE = Phase(
-    id="phase-3",
-    slug="app-deploy",
-    title="the app on EKS, bound to a target group of the existing load balancer",
-    checks=lambda runbook: checks(),
-    steps=lambda runbook: [
+from flexmigrate.engine.protocol import Check, Phase, Step
+
+if TYPE_CHECKING:
+    from phases.shared.sections import MigrationRunbook, StepContext
+
+
+def _sections() -> Sequence[tuple[str, type[object], bool]]:
+    from phases.shared.sections import APP
+
+    return [APP]
+
+
+def _checks(runbook: MigrationRunbook) -> Sequence[Check]:
+    from phases.app_deploy.checks import checks
+
+    return checks()
+
+
+def _steps(runbook: MigrationRunbook) -> Sequence[Step]:
+    from phases.app_deploy.binding import BindingStep
+    from phases.app_deploy.listener import ListenerStep
+    from phases.app_deploy.network import NetworkStep
+    from phases.app_deploy.objects import ApplyStep, NamespaceStep, RenderStep
+    from phases.app_deploy.rollout import RolloutStep
+    from phases.app_deploy.secret import SecretStep
+    from phases.app_deploy.targets import AlarmsStep, TargetGroupStep
+
+    return [
         RenderStep(),
         NetworkStep(),
         NamespaceStep(),
@@ -71,9 +85,24 @@ PHASE = Phase(
         AlarmsStep(),
         ListenerStep(),
         BindingStep(),
-    ],
+    ]
+
+
+def _notes(ctx: StepContext) -> Sequence[str]:
+    from phases.app_deploy.notes import shared_notes
+
+    return shared_notes(ctx)
+
+
+PHASE = Phase(
+    id="phase-3",
+    slug="app-deploy",
+    title="the app on EKS, bound to a target group of the existing load balancer",
+    checks=_checks,
+    steps=_steps,
     summary="renders the manifests, builds the Secret from AWS, opens the network paths, "
     "applies and rolls out, then creates the EKS target group, its alarms and a "
     "TargetGroupBinding, joined to the listener at weight 0",
-    notes=shared_notes,
+    notes=_notes,
+    sections=_sections,
 )

@@ -16,8 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from flexmigrate.engine.context import StepContext
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import StepFailed
 from phases.app_deploy.kube import apply_object, delete_owned, poll
 from phases.app_deploy.network import within
@@ -25,6 +24,7 @@ from phases.app_deploy.release import is_redeploy, mark_released
 from phases.app_deploy.render import render
 from phases.app_deploy.validate import service_port
 from phases.shared import lookups
+from phases.shared.sections import StepContext
 
 TGB_API = "elbv2.k8s.aws/v1beta1"
 TGB_KIND = "TargetGroupBinding"
@@ -98,7 +98,7 @@ def missing_path(ctx: StepContext) -> str | None:
     )
 
 
-class BindingStep:
+class BindingStep(Step):
     id = "binding"
     title = "TargetGroupBinding Service → EKS target group; wait for healthy targets"
     reversible = True

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.protocol import Check, Outcome, failed, passed, skipped, warned
 from flexmigrate.errors import FlexmigrateError
 from flexmigrate.ownership import K8S_MANAGED_BY, MANAGED_BY, RUNBOOK_KEY, owned
@@ -18,6 +17,7 @@ from phases.app_deploy.render import render
 from phases.app_deploy.secret import describe_source, read_source, wanted_keys
 from phases.app_deploy.validate import SchemaBook, local_problems, schema_problems
 from phases.shared import lookups
+from phases.shared.sections import StepContext
 
 # registry[:port]/path[:tag][@sha256:digest], as the distribution reference grammar has it
 _IMAGE = re.compile(

@@ -15,9 +15,9 @@ import copy
 from typing import Any
 
 from flexmigrate.clients.kube import KubeConflict
-from flexmigrate.engine.context import StepContext
 from flexmigrate.errors import StepFailed
 from flexmigrate.ownership import k8s_owned
+from phases.shared.sections import StepContext
 
 
 def labels_of(obj: dict[str, Any] | None) -> dict[str, str]:

@@ -14,11 +14,11 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from flexmigrate.engine.context import StepContext
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import StepFailed
 from phases.app_deploy.release import is_redeploy
 from phases.shared import lookups
+from phases.shared.sections import StepContext
 
 
 def forward_groups(actions: Sequence[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]] | None:
@@ -73,7 +73,7 @@ def _eks_arn(ctx: StepContext) -> str | None:
     return str(found["TargetGroupArn"]) if found else None
 
 
-class ListenerStep:
+class ListenerStep(Step):
     id = "listener"
     title = "EKS target group joins the listener's forward at weight 0 (EC2 keeps 100 %)"
     reversible = True
@@ -140,15 +140,16 @@ class ListenerStep:
         others = {k: v for k, v in weights.items() if k != arn}
         total = sum(weights.values())
         eks_percent = round(100 * weights[arn] / total) if total else 0
-        ctx.set_traffic(
-            {
+        # The weights this phase leaves, for ``status`` and the traffic shift's record of them.
+        ctx.record(
+            traffic={
                 "ec2_percent": 100 - eks_percent,
                 "eks_percent": eks_percent,
                 "weights": weights,
                 "forward": point.arn,
-            }
+            },
+            weights_read_back=weights,
         )
-        ctx.record(weights_read_back=weights)
         if weights[arn]:
             ctx.warn(f"the EKS target group already has weight {weights[arn]} (left as it is)")
         ctx.note(f"weights read back: EKS {weights[arn]}, others {others}")
@@ -194,4 +195,4 @@ class ListenerStep:
         after = forward_groups(lookups.forward_point(ctx).actions)
         if after is not None and any(g["TargetGroupArn"] == arn for g in after[1]):
             raise StepFailed(f"{point.describe()} still forwards to the EKS target group")
-        ctx.set_traffic(None)
+        ctx.forget("traffic")

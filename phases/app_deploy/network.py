@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flexmigrate.engine.context import StepContext
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import StepFailed
 from flexmigrate.ownership import MANAGED_BY, MANAGED_BY_KEY, PHASE_KEY, RUNBOOK_KEY, owned
 from phases.shared import lookups
+from phases.shared.sections import StepContext
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def _owned_rules(ctx: StepContext) -> list[dict[str, Any]]:
     return [r for r in found if owned(r.get("Tags", []), ctx.runbook.name)]
 
 
-class NetworkStep:
+class NetworkStep(Step):
     id = "network-paths"
     title = "security-group rules: ALB → pods, pods → database and Redis"
     reversible = True

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flexmigrate.clients.aws import is_not_found
-from flexmigrate.engine.context import StepContext
 from flexmigrate.errors import CloudError, FlexmigrateError
 from phases.app_deploy.render import hpa_for, render
 from phases.app_deploy.secret import display_reference
+from phases.shared.sections import StepContext
 
 
 def _secret_reference(ctx: StepContext) -> str:

@@ -15,8 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from flexmigrate.engine.context import StepContext
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import FlexmigrateError, StepFailed
 from flexmigrate.ownership import k8s_owned
 from phases.app_deploy.kube import (
@@ -37,6 +36,7 @@ from phases.app_deploy.render import Manifest, Rendered, render
 from phases.app_deploy.secret import VERSION_ANNOTATION
 from phases.app_deploy.validate import SchemaBook, local_problems, schema_problems
 from phases.shared import lookups
+from phases.shared.sections import StepContext
 
 SKIPPED_KINDS = ("Namespace", "Secret")  # written by their own steps
 
@@ -61,7 +61,7 @@ def served(ctx: StepContext, manifest: Manifest) -> bool:
     return ctx.kube.has(manifest.api_version, manifest.kind)
 
 
-class RenderStep:
+class RenderStep(Step):
     id = "render"
     title = "render the overlay with kubectl kustomize and validate it"
     reversible = True
@@ -117,7 +117,7 @@ class RenderStep:
         return None
 
 
-class NamespaceStep:
+class NamespaceStep(Step):
     id = "namespace"
     title = "the app's namespace"
     reversible = True
@@ -210,7 +210,7 @@ def _key(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-class ApplyStep:
+class ApplyStep(Step):
     id = "apply"
     title = "server-side apply of the manifests, in dependency order"
     reversible = True

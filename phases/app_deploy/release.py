@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from flexmigrate.engine.context import StepContext
+from phases.shared.sections import StepContext
 
 RELEASED_IMAGE = "flexmigrate.io/released-image"
 RELEASED_REVISION = "flexmigrate.io/released-revision"

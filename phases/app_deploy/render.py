@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flexmigrate.errors import CloudError, StepFailed
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import AppSection
+    from phases.shared.sections import AppSection, StepContext
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # Dependency order of the apply: what a later object refers to exists first.

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flexmigrate.engine.context import StepContext
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import StepFailed
 from phases.app_deploy.kube import poll
 from phases.app_deploy.release import current_revision
+from phases.shared.sections import StepContext
 
 _LAST_EVENTS = 5
 
@@ -159,7 +159,7 @@ def wait_for_rollout(ctx: StepContext) -> str:
         raise StepFailed(f"{exc}; {describe_failure(ctx, seen['last'])}", hint=exc.hint) from exc
 
 
-class RolloutStep:
+class RolloutStep(Step):
     id = "rollout"
     title = "wait for the rollout (updated, ready, available)"
     reversible = True

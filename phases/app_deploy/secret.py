@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flexmigrate.clients.aws import is_not_found
-from flexmigrate.engine.context import StepContext
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.redact import REDACT
 from phases.app_deploy.kube import apply_object, delete_owned
 from phases.app_deploy.render import Rendered, render
 from phases.app_deploy.validate import secret_keys_read
+from phases.shared.sections import StepContext
 
 SOURCE_ANNOTATION = "flexmigrate.io/secret-source"
 VERSION_ANNOTATION = "flexmigrate.io/secret-version"
@@ -131,7 +131,7 @@ def wanted_keys(rendered: Rendered, ctx: StepContext, available: Sequence[str]) 
     return sorted(keys)
 
 
-class SecretStep:
+class SecretStep(Step):
     id = "app-secrets"
     title = "Kubernetes Secret from AWS (values never written down)"
     reversible = True

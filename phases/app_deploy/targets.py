@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from flexmigrate.clients.aws import is_not_found
-from flexmigrate.engine.context import StepContext
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import aws_tag_list, owned, tag_dict
 from phases.app_deploy.kube import poll
 from phases.app_deploy.release import is_redeploy
 from phases.shared import lookups
+from phases.shared.sections import StepContext
 
 # Copied from the EC2 side's target group, so both sides treat a client alike while traffic
 # is split (stickiness decides whether a client keeps landing on one side).
@@ -51,7 +51,7 @@ def _settings(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-class TargetGroupStep:
+class TargetGroupStep(Step):
     id = "target-group"
     title = "EKS target group (ip targets, tagged)"
     reversible = True
@@ -227,7 +227,7 @@ def _alarm_tags(ctx: StepContext, arn: str) -> dict[str, str]:
         raise
 
 
-class AlarmsStep:
+class AlarmsStep(Step):
     id = "alarms"
     title = "CloudWatch alarms of the EKS target group (5xx, p99 latency)"
     reversible = True

@@ -17,8 +17,8 @@ from flexmigrate.errors import CloudError
 
 if TYPE_CHECKING:
     from flexmigrate.clients.kube import KubeApi
-    from flexmigrate.runbook.model import AppSection
     from phases.app_deploy.render import Manifest, Rendered
+    from phases.shared.sections import AppSection
 
 KNOWN_KINDS: dict[tuple[str, str], bool] = {  # (apiVersion, kind) → namespaced
     ("v1", "Namespace"): False,

@@ -33,26 +33,55 @@ until each is gone: add-ons, node groups, the OIDC provider, access entries, the
 
 from __future__ import annotations
 
-from flexmigrate.engine.protocol import Phase
-from phases.cluster_foundation.addons import AddonsStep
-from phases.cluster_foundation.checks import checks
-from phases.cluster_foundation.eks import AccessEntriesStep, ClusterStep
-from phases.cluster_foundation.identity import IamRolesStep, OidcProviderStep
-from phases.cluster_foundation.nodegroups import NodeGroupsStep
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-PHASE = Phase(
-    id="phase-1",
-    slug="cluster-foundation",
-    title="EKS cluster, access, OIDC provider, node groups and add-ons",
-    checks=checks,
-    steps=lambda rb: [
+from flexmigrate.engine.protocol import Check, Phase, Step
+
+if TYPE_CHECKING:
+    from phases.shared.sections import MigrationRunbook
+
+
+def _sections() -> Sequence[tuple[str, type[object], bool]]:
+    from phases.shared.sections import CLUSTER
+
+    return [CLUSTER]
+
+
+def _checks(runbook: MigrationRunbook) -> Sequence[Check]:
+    from phases.cluster_foundation.checks import checks
+
+    return checks(runbook)
+
+
+def _steps(runbook: MigrationRunbook) -> Sequence[Step]:
+    from phases.cluster_foundation.addons import AddonsStep
+    from phases.cluster_foundation.eks import AccessEntriesStep, ClusterStep
+    from phases.cluster_foundation.identity import IamRolesStep, OidcProviderStep
+    from phases.cluster_foundation.nodegroups import NodeGroupsStep
+
+    return [
         IamRolesStep(),
         ClusterStep(),
         AccessEntriesStep(),
         OidcProviderStep(),
         NodeGroupsStep(),
         AddonsStep(),
-    ],
+    ]
+
+
+def _cluster(runbook: MigrationRunbook) -> str:
+    return runbook.cluster.name
+
+
+PHASE = Phase(
+    id="phase-1",
+    slug="cluster-foundation",
+    title="EKS cluster, access, OIDC provider, node groups and add-ons",
+    checks=_checks,
+    steps=_steps,
     summary="The EKS cluster in the existing VPC, reachable by the runbook's admins, with "
     "three managed node groups and the core add-ons.",
+    sections=_sections,
+    eks_cluster=_cluster,
 )

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flexmigrate.clients.aws import is_not_found
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import owned
 from phases.shared.naming import aws_tags
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import Runbook
+    from phases.shared.sections import MigrationRunbook as Runbook
+    from phases.shared.sections import StepContext
 
 NEEDS_NODES = ("coredns",)
 
@@ -76,7 +76,7 @@ def _health(addon: dict[str, Any]) -> str:
     return "; ".join(f"{i.get('code')}: {i.get('message')}" for i in issues)
 
 
-class AddonsStep:
+class AddonsStep(Step):
     id = "addons"
     title = "EKS add-ons (vpc-cni, kube-proxy, then coredns)"
     reversible = True

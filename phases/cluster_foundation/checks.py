@@ -17,8 +17,8 @@ from phases.shared import vpc as net
 from phases.shared.naming import describe_cluster, iam_arn, partition
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import Runbook
+    from phases.shared.sections import MigrationRunbook as Runbook
+    from phases.shared.sections import StepContext
 
 SUPPORT_WARNING_DAYS = 90
 # What phase 1 calls that can be refused; simulated for the caller when IAM allows it.

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flexmigrate.clients.aws import is_not_found
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import owned
 from phases.shared.naming import (
@@ -27,7 +27,7 @@ from phases.shared.naming import (
 from phases.shared.vpc import subnet_ids
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
+    from phases.shared.sections import StepContext
 
 
 def admin_policy(ctx: StepContext) -> str:
@@ -42,7 +42,7 @@ def _health(cluster: dict[str, Any]) -> str:
     return "; ".join(f"{i.get('code')}: {i.get('message')}" for i in issues) or "no detail"
 
 
-class ClusterStep:
+class ClusterStep(Step):
     id = "cluster"
     title = "EKS cluster (wait for ACTIVE)"
     reversible = True
@@ -219,7 +219,7 @@ def _policies(ctx: StepContext, principal: str) -> set[str]:
     return {p["policyArn"] for p in found.get("associatedAccessPolicies", [])}
 
 
-class AccessEntriesStep:
+class AccessEntriesStep(Step):
     id = "access-entries"
     title = "access entries for the runbook's cluster admins"
     reversible = True

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flexmigrate.clients.aws import is_not_found
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import aws_tag_list, owned
 from phases.shared.iam_roles import (
@@ -34,8 +34,8 @@ from phases.shared.naming import (
 )
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import Runbook
+    from phases.shared.sections import MigrationRunbook as Runbook
+    from phases.shared.sections import StepContext
 
 STS_AUDIENCE = "sts.amazonaws.com"
 
@@ -64,7 +64,7 @@ def role_specs(rb: Runbook) -> tuple[RoleSpec, RoleSpec]:
     return cluster, nodes
 
 
-class IamRolesStep:
+class IamRolesStep(Step):
     id = "iam-roles"
     title = "IAM roles for the cluster and its nodes"
     reversible = True
@@ -99,7 +99,7 @@ def _provider(ctx: StepContext, arn: str) -> dict[str, Any] | None:
     return found
 
 
-class OidcProviderStep:
+class OidcProviderStep(Step):
     id = "oidc-provider"
     title = "IAM OIDC provider for the cluster's issuer (IRSA)"
     reversible = True

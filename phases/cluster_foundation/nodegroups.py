@@ -18,15 +18,14 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from flexmigrate.clients.aws import is_not_found
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import owned
 from phases.shared.naming import aws_tags, iam_arn, node_role_name
 from phases.shared.vpc import subnet_ids
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import NodeGroup
+    from phases.shared.sections import NodeGroup, StepContext
 
 _FAILED = ("CREATE_FAILED", "DELETE_FAILED", "DEGRADED")
 
@@ -73,7 +72,7 @@ def describe_group(ctx: StepContext, name: str) -> dict[str, Any] | None:
     return group
 
 
-class NodeGroupsStep:
+class NodeGroupsStep(Step):
     id = "node-groups"
     title = "managed node groups (created concurrently)"
     reversible = True

@@ -7,9 +7,9 @@ import datetime as dt
 from typing import Any
 
 from flexmigrate.clients.aws import is_not_found
-from flexmigrate.engine.context import StepContext
 from flexmigrate.errors import CloudError
 from phases.shared import lookups
+from phases.shared.sections import StepContext
 
 
 def parse_time(text: str | None) -> dt.datetime | None:

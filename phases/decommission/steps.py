@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from flexmigrate.durations import format_duration
-from flexmigrate.engine.context import StepContext
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import Paused, StepFailed
 from flexmigrate.ownership import aws_tag_list, owned
 from phases.decommission import reads
+from phases.shared.sections import StepContext
 
 
 def _phase4_finished(ctx: StepContext) -> dt.datetime | None:
@@ -19,7 +19,7 @@ def _phase4_finished(ctx: StepContext) -> dt.datetime | None:
     return reads.parse_time(state.finished_at) if state else None
 
 
-class HoldAtFull:
+class HoldAtFull(Step):
     """EKS must have carried all traffic for the bake time, and EC2 must have served none."""
 
     id = "confirm-cutover"
@@ -76,7 +76,7 @@ class HoldAtFull:
         return None
 
 
-class BackupImage:
+class BackupImage(Step):
     """An AMI of the instance, so everything after it can be undone, even a terminate."""
 
     id = "backup-ami"
@@ -157,7 +157,7 @@ class BackupImage:
             )
 
 
-class Deregister:
+class Deregister(Step):
     """Take the instance out of the EC2 target group (it carries no traffic by now)."""
 
     id = "deregister-ec2"
@@ -243,7 +243,7 @@ def _wait_healthy(ctx: StepContext, arn: str, instance_id: str) -> None:
     ctx.wait(f"{instance_id} healthy in the EC2 target group", healthy, timeout=600, interval=2)
 
 
-class Stop:
+class Stop(Step):
     """Stop, not terminate: a stopped instance costs only its volumes and starts in a minute."""
 
     id = "stop-instance"
@@ -294,7 +294,7 @@ def _wait_state(ctx: StepContext, instance_id: str, wanted: str) -> None:
     ctx.wait(f"instance {instance_id} {wanted}", reached, timeout=900, interval=2)
 
 
-class Terminate:
+class Terminate(Step):
     """Only with `decommission.terminate: true`, only after the retention period, and only
     when confirmed. Undone by launching a replacement from the backup AMI."""
 

@@ -31,24 +31,42 @@ policy — only what flexmigrate created.
 
 from __future__ import annotations
 
-from flexmigrate.engine.protocol import Phase
-from phases.lb_controller.checks import checks
-from phases.lb_controller.iam import IrsaRoleStep, PolicyStep
-from phases.lb_controller.install import ControllerStep
-from phases.lb_controller.kube import ReadyStep, ServiceAccountStep
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from flexmigrate.engine.protocol import Check, Phase, Step
+
+if TYPE_CHECKING:
+    from phases.shared.sections import MigrationRunbook
+
+
+def _sections() -> Sequence[tuple[str, type[object], bool]]:
+    from phases.shared.sections import LB_CONTROLLER
+
+    return [LB_CONTROLLER]
+
+
+def _checks(runbook: MigrationRunbook) -> Sequence[Check]:
+    from phases.lb_controller.checks import checks
+
+    return checks(runbook)
+
+
+def _steps(runbook: MigrationRunbook) -> Sequence[Step]:
+    from phases.lb_controller.iam import IrsaRoleStep, PolicyStep
+    from phases.lb_controller.install import ControllerStep
+    from phases.lb_controller.kube import ReadyStep, ServiceAccountStep
+
+    return [PolicyStep(), IrsaRoleStep(), ServiceAccountStep(), ControllerStep(), ReadyStep()]
+
 
 PHASE = Phase(
     id="phase-2",
     slug="lb-controller",
     title="AWS Load Balancer Controller with its IRSA role",
-    checks=checks,
-    steps=lambda rb: [
-        PolicyStep(),
-        IrsaRoleStep(),
-        ServiceAccountStep(),
-        ControllerStep(),
-        ReadyStep(),
-    ],
+    checks=_checks,
+    steps=_steps,
     summary="The AWS Load Balancer Controller running with least-privilege AWS access "
     "(IRSA), serving the alb IngressClass and TargetGroupBindings.",
+    sections=_sections,
 )

@@ -16,8 +16,8 @@ from phases.lb_controller.install import PLACEHOLDERS, manifest_files, render_ma
 from phases.shared.naming import describe_cluster, oidc_issuer, oidc_provider_arn
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import Runbook
+    from phases.shared.sections import MigrationRunbook as Runbook
+    from phases.shared.sections import StepContext
 
 # Release labels (``helm upgrade --labels``), by which rollback knows its own release.
 MIN_HELM = (3, 13)

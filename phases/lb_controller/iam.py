@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flexmigrate.clients.aws import is_not_found
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import aws_tag_list, owned
 from phases.shared.iam_roles import (
@@ -36,8 +36,8 @@ from phases.shared.naming import (
 )
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import Runbook
+    from phases.shared.sections import MigrationRunbook as Runbook
+    from phases.shared.sections import StepContext
 
 VERSION_TAG = "flexmigrate.io/controller-version"
 _MAX_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
@@ -105,7 +105,7 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-class PolicyStep:
+class PolicyStep(Step):
     id = "iam-policy"
     title = "IAM policy of the load balancer controller"
     reversible = True
@@ -223,7 +223,7 @@ def role_spec(rb: Runbook, issuer: str) -> RoleSpec:
     )
 
 
-class IrsaRoleStep:
+class IrsaRoleStep(Step):
     id = "irsa-role"
     title = "IRSA role of the controller (trusts the cluster's OIDC provider)"
     reversible = True

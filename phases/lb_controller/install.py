@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flexmigrate.clients.kube import KubeConflict
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import MANAGED_BY, MANAGED_BY_KEY, RUNBOOK_KEY, k8s_owned
 from phases.lb_controller.kube import (
@@ -33,8 +33,8 @@ from phases.lb_controller.kube import (
 from phases.shared.vpc import resolve_vpc
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import Runbook
+    from phases.shared.sections import MigrationRunbook as Runbook
+    from phases.shared.sections import StepContext
 
 PLACEHOLDERS = ("CLUSTER_NAME", "AWS_REGION", "VPC_ID")
 
@@ -185,7 +185,7 @@ def _helm(ctx: StepContext, *args: str, timeout: float) -> None:
         ctx.tools.run(argv, timeout=timeout + 60)
 
 
-class ControllerStep:
+class ControllerStep(Step):
     id = "controller"
     title = "AWS Load Balancer Controller (helm chart or manifests)"
     reversible = True

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flexmigrate.clients.kube import KubeConflict
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import StepFailed
 from flexmigrate.ownership import k8s_owned
 from phases.shared.naming import CONTROLLER, controller_role_name, describe_cluster, iam_arn
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
+    from phases.shared.sections import StepContext
 
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 TGB_CRD = "targetgroupbindings.elbv2.k8s.aws"
@@ -48,7 +48,7 @@ def ingress_class(ctx: StepContext) -> str:
     return str(ctx.runbook.lb_controller.values.get("ingressClass") or "alb")
 
 
-class ServiceAccountStep:
+class ServiceAccountStep(Step):
     id = "service-account"
     title = "ServiceAccount of the controller, annotated with its IRSA role"
     reversible = True
@@ -160,7 +160,7 @@ def readiness(ctx: StepContext) -> tuple[list[str], str]:
     return waiting, name
 
 
-class ReadyStep:
+class ReadyStep(Step):
     id = "controller-ready"
     title = "wait until the controller serves (Deployment, IngressClass, CRD)"
     reversible = True

@@ -19,7 +19,7 @@ from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import aws_tag_list, owned
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
+    from phases.shared.sections import StepContext
 
 
 @dataclass(frozen=True)

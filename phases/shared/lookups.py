@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flexmigrate.clients.aws import is_not_found
-from flexmigrate.engine.context import StepContext
 from flexmigrate.errors import CloudError, StepFailed
+from phases.shared.sections import StepContext
 
 
 def describe_ref(ref: object) -> str:

@@ -14,8 +14,8 @@ from flexmigrate.clients.aws import is_not_found
 from flexmigrate.errors import CloudError
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import Runbook
+    from phases.shared.sections import MigrationRunbook as Runbook
+    from phases.shared.sections import StepContext
 
 IAM_NAME_LIMIT = 64  # IAM role names
 CONTROLLER = "aws-load-balancer-controller"

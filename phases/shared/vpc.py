@@ -17,7 +17,7 @@ from flexmigrate.errors import CloudError, StepFailed
 from phases.shared.lookups import describe_ref
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
+    from phases.shared.sections import StepContext
 
 ELB_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_TAG = "kubernetes.io/role/internal-elb"

@@ -33,26 +33,36 @@ manual step through the same preflight, read-back, bake and gates.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from flexmigrate.engine.protocol import Check, Phase, Step
-from phases.traffic_shift.checks import checks as traffic_checks
-from phases.traffic_shift.steps import ForwardStep, ShiftStep, worst_case_rollback
+from flexmigrate.engine.protocol import Check, Phase, StatusView, Step
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import Runbook
+    from flexmigrate.state.model import State
+    from phases.shared.sections import MigrationRunbook, StepContext
 
 
-def _checks(runbook: Runbook) -> Sequence[Check]:
-    return traffic_checks()
+def _sections() -> Sequence[tuple[str, type[object], bool]]:
+    from phases.shared.sections import TRAFFIC
+
+    return [TRAFFIC]
 
 
-def _steps(runbook: Runbook) -> Sequence[Step]:
+def _checks(runbook: MigrationRunbook) -> Sequence[Check]:
+    from phases.traffic_shift.checks import checks
+
+    return checks()
+
+
+def _steps(runbook: MigrationRunbook) -> Sequence[Step]:
+    from phases.traffic_shift.steps import ForwardStep, ShiftStep
+
     return [ForwardStep(), *(ShiftStep(percent) for percent in runbook.traffic.steps)]
 
 
 def _notes(ctx: StepContext) -> Sequence[str]:
+    from phases.traffic_shift.steps import worst_case_rollback
+
     traffic = ctx.runbook.traffic
     back = "100 % to EC2" if traffic.on_breach == "stable" else "the last weight that passed"
     return [
@@ -61,14 +71,37 @@ def _notes(ctx: StepContext) -> Sequence[str]:
     ]
 
 
-def manual_step(percent: int, bake: float | None = None) -> ShiftStep:
-    """One step to exactly ``percent`` on EKS (0 is the manual way back), recorded in phase 4."""
-    return ShiftStep(percent, manual=True, bake=bake)
+def _status(state: State) -> StatusView:
+    from phases.traffic_shift.record import recorded_traffic, traffic_lines
+
+    traffic = recorded_traffic(state)
+    return StatusView({"traffic": traffic}, traffic_lines(traffic))
 
 
-def way_back_checks(runbook: Runbook) -> Sequence[Check]:
-    """Preflight of a manual shift to 0 %: nothing about the EKS side's health may stop it."""
-    return traffic_checks(way_back=True)
+def _live(ctx: StepContext) -> StatusView:
+    from phases.traffic_shift.live import live_view
+
+    return live_view(ctx)
+
+
+class ManualShift:
+    """What ``flexmigrate shift-traffic`` needs of this phase: a step outside the schedule to
+    exactly N % on EKS, the schedule's steps it needs first, and the way back's preflight."""
+
+    needs: tuple[str, ...] = ("forward",)
+
+    def step(self, percent: int, bake: float | None = None) -> Step:
+        """One step to exactly ``percent`` on EKS (0 is the manual way back)."""
+        from phases.traffic_shift.steps import ShiftStep
+
+        return ShiftStep(percent, manual=True, bake=bake)
+
+    def way_back_checks(self, runbook: Any) -> Sequence[Check]:
+        """Preflight of a manual shift to 0 %: nothing about the EKS side's health may stop
+        it."""
+        from phases.traffic_shift.checks import checks
+
+        return checks(way_back=True)
 
 
 PHASE = Phase(
@@ -80,4 +113,8 @@ PHASE = Phase(
     summary="Shift the ALB listener's weights from EC2 to EKS step by step, baking each under "
     "health gates; a breach puts traffic back on EC2 at once.",
     notes=_notes,
+    sections=_sections,
+    status=_status,
+    live=_live,
+    extras={"manual-shift": ManualShift()},
 )

@@ -25,7 +25,7 @@ from phases.traffic_shift.topology import Topology, read_actions, write_actions
 from phases.traffic_shift.weights import Split, matches, split_of, with_split
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
+    from phases.shared.sections import StepContext
 
 _READBACK_POLL = 0.25  # seconds between reads while AWS does not yet report the weights
 

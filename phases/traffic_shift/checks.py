@@ -17,7 +17,7 @@ from flexmigrate.engine.protocol import Check, Outcome, failed, passed, skipped,
 from flexmigrate.errors import CloudError
 from phases.shared.lookups import target_group_by_name
 from phases.traffic_shift.gates import gate_alarm_names, judge_targets, read_alarms
-from phases.traffic_shift.record import recorded_split
+from phases.traffic_shift.record import recorded_split, recorded_traffic
 from phases.traffic_shift.topology import (
     NotFound,
     Topology,
@@ -30,7 +30,7 @@ from phases.traffic_shift.topology import (
 from phases.traffic_shift.weights import forward_index, others, split_of, stickiness, weights_of
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
+    from phases.shared.sections import StepContext
 
 _PHASE_3 = "phase-3"
 
@@ -290,7 +290,7 @@ def _recorded(ctx: StepContext) -> Outcome:
         return passed(f"no weights recorded yet; {seen.topo.where} has {now}")
     if recorded == now:
         return passed(f"{now}, as flexmigrate last set")
-    when = (ctx.session.state.traffic or {}).get("updated_at", "?")
+    when = (recorded_traffic(ctx.session.state) or {}).get("updated_at", "?")
     return warned(
         f"{seen.topo.where} has {now}, but flexmigrate last set {recorded} ({when}): it was "
         "changed outside flexmigrate",

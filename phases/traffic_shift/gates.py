@@ -31,8 +31,7 @@ from phases.traffic_shift import metrics
 from phases.traffic_shift.topology import Topology, metric_dimension, target_health
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import Gates
+    from phases.shared.sections import Gates, StepContext
 
 _ALARM_BATCH = 100
 

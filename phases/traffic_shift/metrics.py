@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from phases.traffic_shift.topology import Topology, metric_dimension
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
+    from phases.shared.sections import StepContext
 
 _NAMESPACE = "AWS/ApplicationELB"
 _QUERIES = (

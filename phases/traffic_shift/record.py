@@ -15,12 +15,17 @@ from flexmigrate.state.model import StepStatus, now_iso
 from phases.traffic_shift.weights import Split
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
+    from flexmigrate.state.model import State
+    from phases.shared.sections import StepContext
     from phases.traffic_shift.gates import Evaluation
     from phases.traffic_shift.topology import Topology
 
 SCHEDULE_PREFIX = "shift-"
 MANUAL_PREFIX = "manual-"
+PHASE_ID = "phase-4"
+# Phase 3's step that joins the EKS group at weight 0 records the weights it left.
+JOIN_PHASE = "phase-3"
+JOIN_STEP = "listener"
 
 
 def wall() -> float:
@@ -38,8 +43,8 @@ def record_traffic(
     evaluation: Evaluation | None = None,
     **extra: Any,
 ) -> None:
-    """The state's ``traffic`` record: weights, where, what phase 4 is doing, gate readings."""
-    previous = ctx.session.state.traffic or {}
+    """The phase's ``traffic`` record: weights, where, what phase 4 is doing, gate readings."""
+    previous = recorded_traffic(ctx.session.state) or {}
     record: dict[str, Any] = {
         **split.as_record(),
         "updated_at": now_iso(),
@@ -53,11 +58,39 @@ def record_traffic(
     if "last_breach" in previous:
         record["last_breach"] = previous["last_breach"]
     record.update(extra)
-    ctx.set_traffic(record)
+    ctx.record_phase(traffic=record)
+
+
+def recorded_traffic(state: State) -> dict[str, Any] | None:
+    """The weights flexmigrate last set: this phase's record, else those phase 3 wrote when it
+    joined the EKS target group to the forward at weight 0."""
+    own = state.find_phase(PHASE_ID)
+    traffic = own.recorded.get("traffic") if own is not None else None
+    if isinstance(traffic, dict):
+        return traffic
+    deploy = state.find_phase(JOIN_PHASE)
+    join = deploy.find_step(JOIN_STEP) if deploy is not None else None
+    if join is not None and join.status is StepStatus.COMPLETED:
+        joined = join.outputs.get("traffic")
+        return joined if isinstance(joined, dict) else None
+    return None
+
+
+def traffic_lines(traffic: dict[str, Any] | None) -> list[str]:
+    """``status``'s lines for the record."""
+    if not traffic:
+        return []
+    lines = [
+        f"traffic: EC2 {traffic.get('ec2_percent')} % / EKS {traffic.get('eks_percent')} % "
+        f"(recorded {traffic.get('updated_at', '?')})"
+    ]
+    for gate in traffic.get("gates") or []:
+        lines.append(f"  gate {gate.get('gate')}: {gate.get('result')} {gate.get('detail', '')}")
+    return lines
 
 
 def recorded_split(ctx: StepContext) -> Split | None:
-    traffic = ctx.session.state.traffic
+    traffic = recorded_traffic(ctx.session.state)
     if not traffic or traffic.get("eks_percent") is None:
         return None
     return Split(int(traffic.get("ec2_percent", 0)), int(traffic["eks_percent"]))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from flexmigrate.durations import format_duration
-from flexmigrate.engine.protocol import Action, Change
+from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import StepFailed
 from phases.traffic_shift.bake import Breach, bake, breach, read_back, shift
 from phases.traffic_shift.gates import GateSet, gate_alarm_names
@@ -35,7 +35,7 @@ from phases.traffic_shift.weights import (
 )
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
+    from phases.shared.sections import StepContext
 
 STABLE = Split(100, 0)
 
@@ -52,7 +52,7 @@ def worst_case_rollback(ctx: StepContext) -> str:
     )
 
 
-class ForwardStep:
+class ForwardStep(Step):
     """Both target groups in the forward, the EKS one at weight 0 if phase 3 has not put it
     there; nothing else of the listener or rule is touched."""
 
@@ -137,7 +137,7 @@ class ForwardStep:
         return _plan_restore(ctx)
 
 
-class ShiftStep:
+class ShiftStep(Step):
     """EKS gets ``percent`` of the forward's requests, read back, then baked under the gates."""
 
     reversible = True

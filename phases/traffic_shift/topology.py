@@ -17,8 +17,7 @@ from flexmigrate.ownership import tag_dict
 from phases.shared.lookups import target_group_by_name
 
 if TYPE_CHECKING:
-    from flexmigrate.engine.context import StepContext
-    from flexmigrate.runbook.model import TrafficSection
+    from phases.shared.sections import StepContext, TrafficSection
 
 _TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import MotoServer, child_env, run_cli
+from tests.conftest import MotoServer, child_env, cli_argv, run_cli
 
 HERE = Path(__file__).resolve().parent
-TESTCLI = HERE / "testcli.py"
+PHASES = HERE / "phases_for_tests.py"
 RUNBOOK = HERE / "runbook.yaml"
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -33,7 +32,7 @@ def cli(aws_env: dict[str, str], state_dir: Path, moto: MotoServer) -> Cli:
     ) -> subprocess.CompletedProcess[str]:
         return run_cli(
             ["--runbook", str(runbook), "--state-dir", str(state_dir), *args],
-            script=TESTCLI,
+            registry=PHASES,
             env={**aws_env, **(env or {})},
             timeout=timeout,
         )
@@ -46,8 +45,7 @@ def start_holding(state_dir: Path, env: dict[str, str], hold: Path) -> subproces
     exists; returns once the child is inside that step."""
     proc = subprocess.Popen(
         [
-            sys.executable,
-            str(TESTCLI),
+            *cli_argv(PHASES),
             "--runbook",
             str(RUNBOOK),
             "--state-dir",

@@ -1,6 +1,8 @@
 """Phases defined for the engine's tests: they create real resources in the moto server
 (a DynamoDB table, an S3 bucket with tags, an SQS queue) through the engine's clients, and
-misbehave on request (environment variables) to exercise failures."""
+misbehave on request (environment variables) to exercise failures. Each owns a runbook section
+of its own (``storage``, ``extras``), so the engine's runbook holds only its own sections and
+these two."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from flexmigrate.clients.aws import is_not_found
 from flexmigrate.engine.context import StepContext
@@ -18,14 +22,28 @@ from flexmigrate.engine.protocol import (
     Outcome,
     Phase,
     Registry,
+    Step,
     failed,
     passed,
 )
 from flexmigrate.errors import CloudError, GateBreached, StepFailed, TransientError
 from flexmigrate.ownership import aws_tag_list, owned, tag_dict
+from flexmigrate.runbook.types import SLUG, Duration, Percentage, Strict
 
 
-class TableStep:
+class StorageSection(Strict):
+    items_table: str = Field(default="items", pattern=SLUG, description="Table name suffix.")
+    replicas: int = Field(default=1, ge=1, le=5)
+
+
+class ExtrasSection(Strict):
+    audit_table: str = Field(default="audit", pattern=SLUG)
+    hold_timeout: Duration = 60.0
+    bake: Duration = 300.0
+    steps: list[Percentage] = Field(default_factory=lambda: [10, 50, 100])
+
+
+class TableStep(Step):
     reversible = True
 
     def __init__(self, step_id: str, suffix: str) -> None:
@@ -97,7 +115,7 @@ class TableStep:
         )
 
 
-class BucketStep:
+class BucketStep(Step):
     id = "create-bucket"
     title = "S3 bucket *-artifacts (tagged)"
     reversible = True
@@ -143,7 +161,7 @@ class BucketStep:
             ctx.aws("s3").delete_bucket(Bucket=self._name(ctx))
 
 
-class QueueStep:
+class QueueStep(Step):
     id = "create-queue"
     title = "SQS queue *-events"
     reversible = True
@@ -182,7 +200,7 @@ class QueueStep:
             ctx.aws("sqs").delete_queue(QueueUrl=url)
 
 
-class HoldStep:
+class HoldStep(Step):
     """Waits until the file named by TEST_HOLD_FILE exists (for lock and Ctrl-C tests)."""
 
     id = "hold"
@@ -199,7 +217,10 @@ class HoldStep:
         path = Path(hold)
         started = Path(hold + ".started")
         started.write_text(str(os.getpid()))
-        ctx.wait("the hold file", lambda: (path.exists(), "holding"), timeout=60, interval=0.05)
+        timeout = ctx.runbook.extras.hold_timeout
+        ctx.wait(
+            "the hold file", lambda: (path.exists(), "holding"), timeout=timeout, interval=0.05
+        )
 
     def verify(self, ctx: StepContext) -> Sequence[str]:
         return []
@@ -208,7 +229,7 @@ class HoldStep:
         return None
 
 
-class TroubleStep:
+class TroubleStep(Step):
     """Fails as TEST_TROUBLE says: flaky:N (transient N times), permanent, bug, gate."""
 
     id = "trouble"
@@ -250,10 +271,11 @@ STORAGE = Phase(
     title="tables, bucket and queue",
     checks=lambda runbook: [],
     steps=lambda runbook: [
-        TableStep("create-table", "items"),
+        TableStep("create-table", runbook.storage.items_table),
         BucketStep(),
         QueueStep(),
     ],
+    sections=lambda: [("storage", StorageSection, True)],
 )
 
 EXTRAS = Phase(
@@ -261,7 +283,12 @@ EXTRAS = Phase(
     slug="extras",
     title="a second table and trouble on request",
     checks=lambda runbook: [Check("test-env", "the test's environment allows it", _check_env)],
-    steps=lambda runbook: [TableStep("create-audit", "audit"), HoldStep(), TroubleStep()],
+    steps=lambda runbook: [
+        TableStep("create-audit", runbook.extras.audit_table),
+        HoldStep(),
+        TroubleStep(),
+    ],
+    sections=lambda: [("extras", ExtrasSection, False)],
 )
 
 

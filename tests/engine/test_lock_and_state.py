@@ -109,7 +109,7 @@ def test_status_of_a_runbook_never_run(cli: Cli, state_dir: Path) -> None:
         ("phase-1", "storage", "pending"),
         ("phase-2", "extras", "pending"),
     ]
-    assert doc["traffic"] is None and doc["lock"] is None
+    assert "traffic" not in doc and doc["lock"] is None
     assert not state_dir.exists()
 
 

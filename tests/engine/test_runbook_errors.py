@@ -19,35 +19,34 @@ def _line_of(text: str, needle: str) -> int:
 
 CASES = {
     "wrong type": (
-        GOOD.replace(
-            "min_size: 1\n      desired_size: 1\n      max_size: 3",
-            "min_size: two\n      desired_size: 1\n      max_size: 3",
-            1,
-        ),
-        "min_size: two",
-        "cluster.node_groups[0].min_size: 'two' is not valid",
+        GOOD.replace("  replicas: 1\n", "  replicas: two\n", 1),
+        "replicas: two",
+        "storage.replicas: 'two' is not valid",
     ),
     "unknown key": (
         GOOD.replace("  bake: 5m\n", "  bakee: 5m\n", 1),
         "bakee: 5m",
-        'traffic.bakee: unknown key (did you mean "bake"?)',
+        'extras.bakee: unknown key (did you mean "bake"?)',
     ),
     "bad percentage": (
         GOOD.replace("steps: [10, 25, 50, 100]", "steps: [10, 25, 150, 100]", 1),
         "steps: [10, 25, 150, 100]",
-        "traffic.steps[2]: 150 is not a percentage (1–100)",
+        "extras.steps[2]: 150 is not a percentage (1–100)",
     ),
     "missing section": (
-        GOOD.split("\ntraffic:\n")[0]
-        + "\n"
-        + GOOD.split("\ndecommission:\n", 1)[1].join(["decommission:\n", ""]),
+        GOOD.split("\nstorage:\n")[0] + "\nextras:\n" + GOOD.split("\nextras:\n", 1)[1],
         None,
-        "traffic: required section is missing",
+        "storage: required section is missing",
+    ),
+    "unknown section": (
+        GOOD + "\ncluster:\n  name: x\n",
+        "cluster:",
+        "cluster: unknown key",
     ),
     "bad duration": (
         GOOD.replace("  bake: 5m\n", "  bake: soon\n", 1),
         "bake: soon",
-        "traffic.bake: 'soon' is not a duration (use 30s, 5m, 24h, 7d)",
+        "extras.bake: 'soon' is not a duration (use 30s, 5m, 24h, 7d)",
     ),
     "not yaml": ("name: [unclosed\n  aws: {\n", None, "not valid YAML"),
     "not a mapping": ("just some words\n", None, "a runbook is a YAML mapping"),

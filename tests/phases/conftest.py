@@ -138,12 +138,12 @@ def read_state() -> Callable[..., dict[str, Any]]:
 
 # -- traffic shift (phase 4) ---------------------------------------------------------------------
 
-TRAFFIC_CLI = Path(__file__).resolve().parent / "test_traffic_shift_standins.py"
+TRAFFIC_STANDINS = Path(__file__).resolve().parent / "traffic_shift" / "standins.py"
 
 
 class TrafficRig:
     """A fresh sandbox for phase 4: the command line with stand-ins for phases 1–3 (see
-    ``test_traffic_shift_standins.py``), and what AWS and the state say afterwards."""
+    ``traffic_shift/standins.py``), and what AWS and the state say afterwards."""
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
@@ -161,7 +161,7 @@ class TrafficRig:
 
         return run_cli(
             ["--runbook", str(runbook), "--state-dir", str(self.sandbox.state_dir), *args],
-            script=TRAFFIC_CLI,
+            registry=TRAFFIC_STANDINS,
             env={**self.sandbox.env, **(env or {})},
             timeout=timeout,
             cwd=self.sandbox.root,
@@ -233,7 +233,7 @@ def traffic_rig(sandbox: Sandbox) -> TrafficRig:
 class AppDeployHarness:
     """The real command line against one sandbox, and what the tests read back from it."""
 
-    script: Path | None = None
+    registry: Path | None = None  # a test registry's module, or the shipped phases
     # Rollouts that cannot finish give up after this many seconds (the emulator's cap on a
     # Deployment's progressDeadlineSeconds), so the rollout-stuck tests fail fast.
     progress_deadline = "2"
@@ -256,7 +256,7 @@ class AppDeployHarness:
             prefix = ["--runbook", str(runbook), *prefix]
         return run_cli(
             [*prefix, *args],
-            script=self.script,
+            registry=self.registry,
             env={**self.sandbox.env, **(env or {})},
             timeout=timeout,
             cwd=self.sandbox.root,

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flexmigrate.engine.context import StepContext
-from flexmigrate.engine.protocol import Action, Change, Phase, Registry
+from flexmigrate.engine.protocol import Action, Change, Phase, Registry, Step
 from phases.decommission import PHASE as DECOMMISSION
 from phases.shared import lookups
+from phases.shared.sections import APP, CLUSTER, LB_CONTROLLER, TRAFFIC, StepContext
 
 
-class Cutover:
+class Cutover(Step):
     id = "cutover"
     title = "all traffic on the EKS target group"
     reversible = True
@@ -48,7 +48,7 @@ class Cutover:
                 }
             ],
         )
-        ctx.set_traffic({"ec2_percent": 0, "eks_percent": 100})
+        ctx.record_phase(traffic={"ec2_percent": 0, "eks_percent": 100})
 
     def verify(self, ctx: StepContext) -> Sequence[str]:
         return []
@@ -57,19 +57,32 @@ class Cutover:
         return None
 
 
-def _empty(number: int, slug: str) -> Phase:
-    return Phase(f"phase-{number}", slug, f"stand-in for {slug}", lambda rb: [], lambda rb: [])
+def _empty(number: int, slug: str, section: tuple[str, type[object], bool]) -> Phase:
+    """A stand-in that changes nothing and owns the section the real phase owns."""
+    return Phase(
+        f"phase-{number}",
+        slug,
+        f"stand-in for {slug}",
+        lambda rb: [],
+        lambda rb: [],
+        sections=lambda: [section],
+    )
 
 
 def registry() -> Registry:
     cutover = Phase(
-        "phase-4", "traffic-shift", "stand-in cutover", lambda rb: [], lambda rb: [Cutover()]
+        "phase-4",
+        "traffic-shift",
+        "stand-in cutover",
+        lambda rb: [],
+        lambda rb: [Cutover()],
+        sections=lambda: [TRAFFIC],
     )
     return Registry(
         [
-            _empty(1, "cluster-foundation"),
-            _empty(2, "lb-controller"),
-            _empty(3, "app-deploy"),
+            _empty(1, "cluster-foundation", CLUSTER),
+            _empty(2, "lb-controller", LB_CONTROLLER),
+            _empty(3, "app-deploy", APP),
             cutover,
             DECOMMISSION,
         ]

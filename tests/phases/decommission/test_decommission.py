@@ -21,7 +21,7 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     return run_cli(
         ["--runbook", str(runbook), "--state-dir", str(sb.state_dir), *args],
-        script=HERE / "testcli.py",
+        registry=HERE / "standins.py",
         env={**sb.env, **(env or {})},
         timeout=240,
     )

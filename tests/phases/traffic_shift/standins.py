@@ -1,34 +1,27 @@
 """Stand-ins for phases 1–3, so phase 4 is tested against the end state it expects without
 building a cluster first, and the real command line with them in place.
 
-Run as a script it is ``flexmigrate`` with this registry: the stand-in phases 1–2 do nothing,
+With ``tests/registry_cli.py`` it is ``flexmigrate`` with this registry: the stand-in phases 1–2
+do nothing,
 and the stand-in phase 3 leaves what the real one leaves for phase 4 — the EKS target group
 ``flexdesk-eks`` (ip, port 8000, health check /api/v2/health, the world's VPC), two alarms on
 it, two healthy IP targets in the private subnets (network interfaces in a security group
 that admits the ALB's group on 8000, which is how the sandbox's AWS front derives IP target
 health), and the group attached to the HTTPS:443 listener's forward at weight 0 — then the
 real phase 4.
-
-Collected by pytest as a test module, it holds no tests.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-_REPO = Path(__file__).resolve().parents[2]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-from flexmigrate.cli import main  # noqa: E402 - the repository root goes on the path first
-from flexmigrate.engine.context import StepContext  # noqa: E402
-from flexmigrate.engine.protocol import Change, Phase, Registry, Step  # noqa: E402
-from flexmigrate.errors import CloudError  # noqa: E402
-from flexmigrate.ownership import aws_tag_list  # noqa: E402
-from phases.traffic_shift import PHASE as TRAFFIC_SHIFT  # noqa: E402
+from flexmigrate.engine.context import StepContext
+from flexmigrate.engine.protocol import Change, Phase, Registry, Step
+from flexmigrate.errors import CloudError
+from flexmigrate.ownership import aws_tag_list
+from phases.shared.sections import APP, CLUSTER, LB_CONTROLLER
+from phases.traffic_shift import PHASE as TRAFFIC_SHIFT
 
 POD_GROUP = "flexdesk-eks-pods"
 ALARMS = ("flexdesk-eks-5xx", "flexdesk-eks-p99")
@@ -40,7 +33,7 @@ def _one(items: list[dict[str, Any]], what: str) -> dict[str, Any]:
     return items[0]
 
 
-class StandInAppDeploy:
+class StandInAppDeploy(Step):
     """What phase 3 leaves behind for phase 4, created idempotently."""
 
     id = "stand-in-app-deploy"
@@ -217,13 +210,31 @@ def _app_steps(rb: object) -> Sequence[Step]:
 def registry() -> Registry:
     return Registry(
         [
-            Phase("phase-1", "cluster-foundation", "stand-in", checks=_nothing, steps=_nothing),
-            Phase("phase-2", "lb-controller", "stand-in", checks=_nothing, steps=_nothing),
-            Phase("phase-3", "app-deploy", "stand-in", checks=_nothing, steps=_app_steps),
+            # The stand-ins own the sections the real phases own: the runbook is the same.
+            Phase(
+                "phase-1",
+                "cluster-foundation",
+                "stand-in",
+                checks=_nothing,
+                steps=_nothing,
+                sections=lambda: [CLUSTER],
+            ),
+            Phase(
+                "phase-2",
+                "lb-controller",
+                "stand-in",
+                checks=_nothing,
+                steps=_nothing,
+                sections=lambda: [LB_CONTROLLER],
+            ),
+            Phase(
+                "phase-3",
+                "app-deploy",
+                "stand-in",
+                checks=_nothing,
+                steps=_app_steps,
+                sections=lambda: [APP],
+            ),
             TRAFFIC_SHIFT,
         ]
     )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(registry=registry))

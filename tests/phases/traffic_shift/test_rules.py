@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from flexmigrate.runbook.model import Gates
+from phases.shared.sections import Gates
 from phases.traffic_shift.gates import Result, judge_5xx, judge_alarms, judge_p99, judge_targets
 from phases.traffic_shift.metrics import Series, Window
 from phases.traffic_shift.weights import Split, matches, split_of, stickiness, with_split

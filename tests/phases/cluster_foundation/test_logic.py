@@ -136,10 +136,12 @@ def test_long_names_are_cut_with_a_digest() -> None:
 
 
 def test_caller_principal() -> None:
+    from flexmigrate.engine.protocol import Registry
     from flexmigrate.runbook.loader import load_runbook
+    from phases import REGISTRY
     from tests.conftest import SANDBOX_RUNBOOK
 
-    rb = load_runbook(SANDBOX_RUNBOOK)
+    rb = load_runbook(SANDBOX_RUNBOOK, Registry(REGISTRY).runbook_model())
     session = "arn:aws:sts::123456789012:assumed-role/flexdesk-operators/alice"
     assert caller_principal(rb, session) == "arn:aws:iam::123456789012:role/flexdesk-operators"
     assert (

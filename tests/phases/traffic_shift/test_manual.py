@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SANDBOX_RUNBOOK, child_env
+from tests.conftest import REGISTRY_CLI, SANDBOX_RUNBOOK, child_env
 
 
 def test_percent_out_of_range_exits_2_and_touches_nothing(
@@ -102,11 +102,12 @@ def test_manual_way_back_and_live_status_flags_changes_behind_its_back(
 
 def test_plain_status_stays_offline(tmp_path: Path) -> None:
     """`status` reads only the state: no AWS client is even imported."""
-    script = Path(__file__).resolve().parent / "test_traffic_shift_standins.py"
+    script = REGISTRY_CLI
+    standins = Path(__file__).resolve().parent / "standins.py"
     code = (
         "import runpy, sys\n"
-        f"sys.argv = [{str(script)!r}, '--runbook', {str(SANDBOX_RUNBOOK)!r}, "
-        f"'--state-dir', {str(tmp_path)!r}, 'status']\n"
+        f"sys.argv = [{str(script)!r}, {str(standins)!r}, '--runbook', "
+        f"{str(SANDBOX_RUNBOOK)!r}, '--state-dir', {str(tmp_path)!r}, 'status']\n"
         "try:\n"
         "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
         "except SystemExit as done:\n"
