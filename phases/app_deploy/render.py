@@ -38,7 +38,6 @@ APPLY_ORDER = (
     "NetworkPolicy",
     "ServiceMonitor",
 )
-OPTIONAL_CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 
 
 @dataclass

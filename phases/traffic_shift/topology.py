@@ -40,7 +40,6 @@ class Topology:
     eks_tg_arn: str | None
     eks_tg_name: str
     vpc_id: str
-    lb_security_groups: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -102,7 +101,6 @@ def resolve(ctx: StepContext) -> Topology:
         eks_tg_arn=str(eks["TargetGroupArn"]) if eks else None,
         eks_tg_name=traffic.eks_target_group,
         vpc_id=str(lb.get("VpcId", "")),
-        lb_security_groups=tuple(lb.get("SecurityGroups") or ()),
     )
 
 
