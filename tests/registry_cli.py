@@ -9,9 +9,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
+# The repository, not this script's folder, comes first: ``tests/phases`` must not stand in
+# for the ``phases`` package.
 _REPO = Path(__file__).resolve().parents[1]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
+sys.path[0] = str(_REPO)
 
 
 def _registry_of(path: str) -> object:

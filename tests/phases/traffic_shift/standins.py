@@ -20,7 +20,6 @@ from flexmigrate.engine.context import StepContext
 from flexmigrate.engine.protocol import Change, Phase, Registry, Step
 from flexmigrate.errors import CloudError
 from flexmigrate.ownership import aws_tag_list
-from phases.shared.sections import APP, CLUSTER, LB_CONTROLLER
 from phases.traffic_shift import PHASE as TRAFFIC_SHIFT
 
 POD_GROUP = "flexdesk-eks-pods"
@@ -203,6 +202,17 @@ def _nothing(rb: object) -> Sequence[Any]:
     return []
 
 
+def _owns(name: str) -> Any:
+    """The section the real phase owns, loaded when the runbook is (``status`` stays light)."""
+
+    def sections() -> list[Any]:
+        from phases.shared import sections as models
+
+        return [getattr(models, name)]
+
+    return sections
+
+
 def _app_steps(rb: object) -> Sequence[Step]:
     return [StandInAppDeploy()]
 
@@ -217,7 +227,7 @@ def registry() -> Registry:
                 "stand-in",
                 checks=_nothing,
                 steps=_nothing,
-                sections=lambda: [CLUSTER],
+                sections=_owns("CLUSTER"),
             ),
             Phase(
                 "phase-2",
@@ -225,7 +235,7 @@ def registry() -> Registry:
                 "stand-in",
                 checks=_nothing,
                 steps=_nothing,
-                sections=lambda: [LB_CONTROLLER],
+                sections=_owns("LB_CONTROLLER"),
             ),
             Phase(
                 "phase-3",
@@ -233,8 +243,16 @@ def registry() -> Registry:
                 "stand-in",
                 checks=_nothing,
                 steps=_app_steps,
-                sections=lambda: [APP],
+                sections=_owns("APP"),
             ),
             TRAFFIC_SHIFT,
+            Phase(
+                "phase-5",
+                "decommission",
+                "stand-in (never run here)",
+                checks=_nothing,
+                steps=_nothing,
+                sections=_owns("DECOMMISSION"),
+            ),
         ]
     )
