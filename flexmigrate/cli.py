@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from flexmigrate import __version__
+from flexmigrate.cli_options import report_option
+from flexmigrate.cli_sandbox import rehearse, sandbox
 
 if TYPE_CHECKING:
     from flexmigrate.engine.protocol import Registry
@@ -30,14 +32,6 @@ Exit codes:
   1  a step failed (resumable)   5  another run holds the lock
   2  invalid input; no change   70  internal error (bug): see the crash log
   3  preflight failed; no change 130 interrupted (Ctrl-C); state saved"""
-
-
-def _report_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--report",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Also write a report: .md, .json or .html (one self-contained page).",
-    )(func)
 
 
 @click.group(
@@ -120,7 +114,7 @@ def _default_registry() -> Registry:
 
 @cli.command()
 @click.argument("phase", required=False, metavar="[PHASE|all]")
-@_report_option
+@report_option
 @click.pass_obj
 def plan(opts: Options, phase: str | None, report: Path | None) -> int:
     """Dry-run: preflight checks and every planned change. Nothing is mutated.
@@ -136,7 +130,7 @@ def plan(opts: Options, phase: str | None, report: Path | None) -> int:
 @cli.command(epilog=PHASES_HELP)
 @click.argument("phase", metavar="PHASE|all")
 @click.option("--dry-run", is_flag=True, help="Only plan (same as `plan PHASE`).")
-@_report_option
+@report_option
 @click.pass_obj
 def run(opts: Options, phase: str, dry_run: bool, report: Path | None) -> int:
     """Run a phase (or all pending phases in order).
@@ -151,7 +145,7 @@ def run(opts: Options, phase: str, dry_run: bool, report: Path | None) -> int:
 
 
 @cli.command()
-@_report_option
+@report_option
 @click.pass_obj
 def resume(opts: Options, report: Path | None) -> int:
     """Continue the interrupted or failed phase from its last checkpoint.
@@ -167,7 +161,7 @@ def resume(opts: Options, report: Path | None) -> int:
 @cli.command(epilog=PHASES_HELP)
 @click.argument("phase", required=False, metavar="[PHASE|all]")
 @click.option("--dry-run", is_flag=True, help="Show what would be undone; change nothing.")
-@_report_option
+@report_option
 @click.pass_obj
 def rollback(opts: Options, phase: str | None, dry_run: bool, report: Path | None) -> int:
     """Undo a phase's steps, newest first (default: the latest phase that ran).
@@ -206,7 +200,7 @@ def _bake_duration(ctx: click.Context, param: click.Parameter, value: str | None
     help="Bake under the gates this long (default: the runbook's traffic.bake).",
 )
 @click.option("--dry-run", is_flag=True, help="Preflight and the planned change; change nothing.")
-@_report_option
+@report_option
 @click.pass_obj
 def shift_traffic(
     opts: Options, percent: int, bake: float | None, dry_run: bool, report: Path | None
@@ -310,94 +304,8 @@ def state_restore(opts: Options) -> int:
     return info.state_restore(opts)
 
 
-_DIR_OPTION = click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".flexmigrate/sandbox"),
-    show_default=True,
-    help="The sandbox's directory (env, kubeconfig, logs, certificates).",
-)
-_INJECT_HELP = """\b
-Fault SPECs:
-  eks-5xx=RATE[@PERCENT]  EKS answers RATE of requests 5xx (once it gets PERCENT % or more)
-  eks-latency=MS          EKS p99 response time
-  rollout-stuck           Deployments never become available (ProgressDeadlineExceeded)
-  targets-unhealthy       IP targets stay unhealthy
-  metrics-missing         no EKS metrics are published
-  metrics-lag=SECONDS     metric periods are published late
-  metric-period=SECONDS   period of published metrics (real ALBs: 60)
-  aws-throttle=RATE       RATE of AWS calls answered with throttling errors or 503"""
-
-
-@cli.group(epilog=_INJECT_HELP)
-def sandbox() -> None:
-    """A local rehearsal environment: AWS (moto behind a front) and a Kubernetes API.
-
-    It holds Flexdesk's current infrastructure (VPC, EC2 instance, ALB, alarms, secret,
-    DNS) in af-south-1, serves the EKS cluster the migration creates, and simulates
-    traffic and metrics. flexmigrate reaches it exactly as it reaches AWS.
-    """
-
-
-@sandbox.command("up", epilog=_INJECT_HELP)
-@_DIR_OPTION
-@click.option("--inject", multiple=True, metavar="SPEC", help="Start with a fault (repeatable).")
-@click.pass_obj
-def sandbox_up(opts: Options, directory: Path, inject: tuple[str, ...]) -> int:
-    """Start a sandbox in the background (returns once it answers)."""
-    from flexmigrate.commands import sandbox as commands
-
-    return commands.up(opts, directory, inject)
-
-
-@sandbox.command("down")
-@_DIR_OPTION
-@click.pass_obj
-def sandbox_down(opts: Options, directory: Path) -> int:
-    """Stop the sandbox's processes (its files stay)."""
-    from flexmigrate.commands import sandbox as commands
-
-    return commands.down(opts, directory)
-
-
-@sandbox.command("status")
-@_DIR_OPTION
-@click.pass_obj
-def sandbox_status(opts: Options, directory: Path) -> int:
-    """Ports, pid, uptime, active faults."""
-    from flexmigrate.commands import sandbox as commands
-
-    return commands.status(opts, directory)
-
-
-@sandbox.command("inject", epilog=_INJECT_HELP)
-@_DIR_OPTION
-@click.argument("spec", nargs=-1)
-@click.option("--clear", is_flag=True, help="Clear every fault first.")
-@click.pass_obj
-def sandbox_inject(opts: Options, directory: Path, spec: tuple[str, ...], clear: bool) -> int:
-    """Change faults on a running sandbox, for instance in the middle of a bake."""
-    from flexmigrate.commands import sandbox as commands
-
-    return commands.inject(opts, directory, spec, clear)
-
-
-@cli.command(epilog=_INJECT_HELP)
-@click.option("--inject", multiple=True, metavar="SPEC", help="A fault to rehearse (repeatable).")
-@click.option("--keep", is_flag=True, help="Keep the sandbox running afterwards.")
-@_report_option
-@click.pass_obj
-def rehearse(opts: Options, inject: tuple[str, ...], keep: bool, report: Path | None) -> int:
-    """Run the whole migration against a fresh local sandbox, then tear it down.
-
-    Every phase runs in order with the shipped sandbox runbook (or --runbook), exactly as it
-    would against AWS. Same exit codes as `run`: rehearse a breach with
-    `--inject eks-5xx=0.2@25` and expect exit 4 with traffic back on EC2.
-    """
-    from flexmigrate.commands import rehearse as commands
-
-    return commands.rehearse(opts, inject, keep, report)
+cli.add_command(sandbox)
+cli.add_command(rehearse)
 
 
 def _fail(
