@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 from flexmigrate import __version__
 from flexmigrate.errors import StateError
+from flexmigrate.host import ensure_dir, write_atomic
 from flexmigrate.redact import REDACT
-from flexmigrate.state.files import ensure_dir, write_atomic
 from flexmigrate.state.journal import Journal
 from flexmigrate.state.lock import LockHolder, RunLock, Takeover
 from flexmigrate.state.model import SCHEMA_VERSION, State, now_iso
