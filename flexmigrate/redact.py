@@ -63,10 +63,6 @@ class Redactor:
             text = text[:limit] + f"… ({len(text) - limit} more characters)"
         return text
 
-    def contains_secret(self, text: str) -> bool:
-        with self._lock:
-            return any(v in text for v in self._values)
-
 
 def _mask_groups(match: re.Match[str]) -> str:
     groups = match.groups()

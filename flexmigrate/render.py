@@ -10,8 +10,8 @@ from pathlib import Path
 from flexmigrate.durations import format_duration
 from flexmigrate.engine.report import PhaseReport, Report
 from flexmigrate.errors import InvalidInput
+from flexmigrate.host import write_atomic
 from flexmigrate.redact import REDACT
-from flexmigrate.state.files import write_atomic
 
 FORMATS = {
     ".md": "markdown",

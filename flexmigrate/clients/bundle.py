@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from flexmigrate.clients.aws import AwsClients, AwsSettings, CallListener
 from flexmigrate.clients.kube import KubeApi, api_client_for_context, api_client_for_eks
 from flexmigrate.clients.tools import ToolRunner
-from flexmigrate.state.files import MODE
+from flexmigrate.host import MODE
 
 if TYPE_CHECKING:
     from flexmigrate.runbook.model import Runbook

@@ -33,8 +33,11 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def rehearse(opts: Options, injects: tuple[str, ...], keep: bool, report_path: Path | None) -> int:
+    from flexmigrate.commands.sandbox import require_extra
     from flexmigrate.render import report_format
     from flexmigrate.runbook.locate import shipped_runbooks_dir
+
+    require_extra()
     from flexmigrate.sandbox import manage
 
     if report_path is not None:

@@ -1,4 +1,7 @@
-"""sandbox up | down | status | inject."""
+"""sandbox up | down | status | inject.
+
+Each first checks that the sandbox's extra is installed (see ``flexmigrate.sandbox.extra``):
+without it, one line says what to install and the exit code is 2."""
 
 from __future__ import annotations
 
@@ -9,6 +12,20 @@ from flexmigrate.commands.base import make_ui
 from flexmigrate.options import Options
 
 
+def require_extra() -> None:
+    """Stop (exit 2, one line naming the extra) when the sandbox's modules are not installed."""
+    from flexmigrate.errors import InvalidInput
+    from flexmigrate.sandbox import extra
+
+    try:
+        extra.check()
+        from flexmigrate.sandbox import manage  # noqa: F401 - the first sandbox import
+    except ModuleNotFoundError as exc:
+        if not extra.is_missing_extra(exc):
+            raise
+        raise InvalidInput(f"the sandbox needs its extra: {extra.INSTALL}") from None
+
+
 def _sandbox_runbook() -> str:
     from flexmigrate.runbook.locate import shipped_runbooks_dir
 
@@ -16,6 +33,7 @@ def _sandbox_runbook() -> str:
 
 
 def up(opts: Options, directory: Path, injects: tuple[str, ...]) -> int:
+    require_extra()
     from flexmigrate.sandbox import manage
 
     ui = make_ui(opts)
@@ -42,6 +60,7 @@ def up(opts: Options, directory: Path, injects: tuple[str, ...]) -> int:
 
 
 def down(opts: Options, directory: Path) -> int:
+    require_extra()
     from flexmigrate.sandbox import manage
 
     ui = make_ui(opts)
@@ -56,6 +75,7 @@ def down(opts: Options, directory: Path) -> int:
 
 
 def status(opts: Options, directory: Path) -> int:
+    require_extra()
     from flexmigrate.sandbox import manage
 
     ui = make_ui(opts)
@@ -77,6 +97,7 @@ def status(opts: Options, directory: Path) -> int:
 
 
 def inject(opts: Options, directory: Path, specs: tuple[str, ...], clear: bool) -> int:
+    require_extra()
     from flexmigrate.errors import InvalidInput
     from flexmigrate.sandbox import manage
 

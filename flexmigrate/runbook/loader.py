@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -254,9 +253,3 @@ def _show(value: Any) -> str:
         text = repr(value)
         return text if len(text) <= 60 else text[:57] + "..."
     return str(value)
-
-
-def iter_runbook_paths(root: Path) -> Iterator[Path]:
-    for path in sorted(root.iterdir()):
-        if path.suffix in (".yaml", ".yml"):
-            yield path

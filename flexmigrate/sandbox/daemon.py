@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from flexmigrate.host import write_atomic
 from flexmigrate.sandbox.faults import FaultBoard, parse_specs
 from flexmigrate.sandbox.layout import CLUSTER, CREDENTIALS, REGION, SandboxFiles
-from flexmigrate.state.files import write_atomic
 
 log = logging.getLogger("flexmigrate.sandbox")
 

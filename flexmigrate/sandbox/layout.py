@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DIR = Path(".flexmigrate/sandbox")
 REGION = "af-south-1"
 CLUSTER = "flexdesk-cluster"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

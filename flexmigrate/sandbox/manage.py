@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from flexmigrate.errors import FlexmigrateError, InvalidInput
+from flexmigrate.host import process_alive
 from flexmigrate.sandbox.layout import SandboxFiles
-from flexmigrate.state.lock import process_alive
 
 _START_TIMEOUT = 60.0
 # Daemons this process started: kept so they are reaped on `down` (and not reported as

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from flexmigrate.host import MODE
 from flexmigrate.redact import REDACT
-from flexmigrate.state.files import MODE
 from flexmigrate.state.model import now_iso
 
 

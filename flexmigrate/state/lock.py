@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from flexmigrate.errors import LockHeld
-from flexmigrate.state.files import MODE, write_atomic
+from flexmigrate.host import MODE, process_alive, process_start, write_atomic
 from flexmigrate.state.model import now_iso
 
 
@@ -55,30 +55,6 @@ class Takeover:
     previous: LockHolder
 
 
-def _process_start(pid: int) -> str | None:
-    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def process_alive(pid: int, pid_start: str | None = None) -> bool:
-    """Whether ``pid`` runs (and, given its start time, is still the same process)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if pid_start is not None:
-        current = _process_start(pid)
-        if current is not None and current != pid_start:
-            return False  # the pid was reused by another process
-    return True
-
-
 class RunLock:
     def __init__(self, path: Path, stale_after: float = 600.0) -> None:
         self.path = path
@@ -108,7 +84,7 @@ class RunLock:
             since=now_iso(),
             heartbeat=now_iso(),
             nonce=uuid.uuid4().hex,
-            pid_start=_process_start(os.getpid()),
+            pid_start=process_start(os.getpid()),
         )
         takeover: Takeover | None = None
         for _ in range(3):

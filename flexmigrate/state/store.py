@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 from flexmigrate import __version__
 from flexmigrate.errors import StateError
+from flexmigrate.host import ensure_dir, write_atomic
 from flexmigrate.redact import REDACT
-from flexmigrate.state.files import ensure_dir, write_atomic
 from flexmigrate.state.journal import Journal
 from flexmigrate.state.lock import LockHolder, RunLock, Takeover
 from flexmigrate.state.model import SCHEMA_VERSION, State, now_iso
@@ -30,7 +30,6 @@ class StateStore(Protocol):
     def unlock(self) -> None: ...
     def force_unlock(self) -> LockHolder | None: ...
     def lock_holder(self) -> LockHolder | None: ...
-    def reports_dir(self) -> Path: ...
     def close(self) -> None: ...
 
 
@@ -148,11 +147,6 @@ class LocalStateStore:
 
     def lock_holder(self) -> LockHolder | None:
         return self._lock.read()
-
-    def reports_dir(self) -> Path:
-        path = self.root / "reports"
-        ensure_dir(path)
-        return path
 
     def close(self) -> None:
         self._journal.close()

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 
 @dataclass
@@ -69,9 +69,6 @@ class Inbound:
         if not self.body:
             return {}
         return json.loads(self.decoded_body())
-
-    def path_segments(self) -> list[str]:
-        return [unquote(part) for part in self.path.split("/")[1:]]
 
 
 @dataclass

@@ -54,13 +54,6 @@ class Admission:
                 for port in spec.get("ports") or []:
                     self._node_ports.discard(port.get("nodePort"))
 
-    def reserve(self, obj: Obj) -> None:
-        """Mark a seeded Service's addresses as taken."""
-        spec = obj.get("spec") or {}
-        with self._lock:
-            if spec.get("clusterIP"):
-                self._ips.add(str(spec["clusterIP"]))
-
     def _service(self, new: Obj, old: Obj | None) -> None:
         spec = new.setdefault("spec", {})
         old_spec = (old or {}).get("spec") or {}

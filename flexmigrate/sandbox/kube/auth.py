@@ -12,15 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 - the token format's fixed prefix, not a secret
 MAX_AGE = dt.timedelta(minutes=15)
 _CLOCK_SKEW = dt.timedelta(minutes=5)
 _ACCOUNT = "123456789012"
-
-Authenticator = Callable[[str], "str | None"]
 
 
 def eks_token_user(token: str, now: dt.datetime | None = None) -> str | None:

@@ -24,10 +24,6 @@ def timestamp(when: float) -> str:
     return dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def micro_timestamp(when: float) -> str:
-    return dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def parse_timestamp(text: str | None) -> float | None:
     if not text:
         return None
@@ -47,10 +43,6 @@ def new_uid() -> str:
 
 def name_of(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("name", ""))
-
-
-def namespace_of(obj: Obj) -> str:
-    return str((obj.get("metadata") or {}).get("namespace", ""))
 
 
 def uid_of(obj: Obj) -> str:

@@ -29,10 +29,6 @@ def field_at(obj: Any, *path: str, default: Any = None) -> Any:
     return default if obj is None else obj
 
 
-def _count(obj: Obj, *path: str) -> Any:
-    return field_at(obj, *path, default=0)
-
-
 def _text(obj: Obj, *path: str) -> Any:
     return field_at(obj, *path, default="<none>")
 

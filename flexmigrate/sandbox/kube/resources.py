@@ -181,13 +181,6 @@ class Registry:
                 return rt
         return None
 
-    def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
-        group, _, version = api_version.rpartition("/")
-        for rt in self.all():
-            if rt.group == group and rt.version == version and rt.kind == kind:
-                return rt
-        return None
-
     def storage_type(self, key: tuple[str, str]) -> ResourceType | None:
         """The type whose version objects of ``key`` are stored under."""
         candidates = [rt for rt in self.all() if rt.key == key]

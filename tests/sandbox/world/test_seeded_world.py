@@ -27,8 +27,20 @@ def seeded(
     session: boto3.Session, moto_url: str, accounts: Accounts
 ) -> Iterator[tuple[World, float]]:
     accounts.fresh()
-    # Warm moto's lazily imported services so the timing below is the seeding's own.
-    session.client("ec2", endpoint_url=moto_url, region_name=REGION).describe_vpcs()
+
+    # Warm moto's lazily imported services so the timing below is the seeding's own: every
+    # service the seeding calls (a cold one costs a second or more on a busy machine).
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=moto_url, region_name=REGION)
+
+    client("sts").get_caller_identity()
+    client("ec2").describe_vpcs()
+    client("elbv2").describe_load_balancers()
+    client("acm").list_certificates()
+    client("cloudwatch").describe_alarms()
+    client("route53").list_hosted_zones()
+    client("iam").list_roles()
+    client("secretsmanager").list_secrets()
     began = time.perf_counter()
     world = seed_world(session, moto_url, REGION)
     yield world, time.perf_counter() - began

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flexmigrate.sandbox.world_tags import tag_list
+from flexmigrate.sandbox.world.tags import tag_list
 
 INSTANCE_NAME = "flexdesk-backend"
 INSTANCE_TYPE = "t3.micro"

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flexmigrate.sandbox.world_tags import tag_list
+from flexmigrate.sandbox.world.tags import tag_list
 
 SECRET_NAME = "flexdesk/production"  # noqa: S105 - the secret's name, not a value
 SECRET_KEYS = ("DB_CONNECTION_STRING", "JWT_SECRET", "REDIS_PASSWORD")

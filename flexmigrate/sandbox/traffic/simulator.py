@@ -4,8 +4,8 @@ Phase 4's health gates watch CloudWatch while weight moves from the EC2 target g
 the EKS one, so the sandbox must make those metrics move too. Each tick the simulator
 reads the load balancers, listeners, rules and target groups fresh from moto (the
 migration changes them between ticks), sends ``requests_per_second`` worth of requests
-through them (see ``traffic_routing``), publishes what a real ALB would publish in
-``AWS/ApplicationELB``, and evaluates the alarms on those metrics (see ``traffic_alarms``).
+through them (see ``routing``), publishes what a real ALB would publish in
+``AWS/ApplicationELB``, and evaluates the alarms on those metrics (see ``alarms``).
 
 What it publishes, per period of ``faults.metric_period`` seconds, once the period has
 ended plus ``faults.metrics_lag`` seconds, timestamped at the period's start — with
@@ -39,16 +39,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flexmigrate.sandbox.faults import FaultBoard, Faults
-from flexmigrate.sandbox.traffic_alarms import NAMESPACE, AlarmSpec, evaluate
-from flexmigrate.sandbox.traffic_routing import DEFAULT_HOST
-from flexmigrate.sandbox.traffic_series import (
+from flexmigrate.sandbox.traffic.alarms import NAMESPACE, AlarmSpec, evaluate
+from flexmigrate.sandbox.traffic.routing import DEFAULT_HOST
+from flexmigrate.sandbox.traffic.series import (
     Datapoint,
     Distribution,
     MetricStore,
     SeriesKey,
     allocate,
 )
-from flexmigrate.sandbox.traffic_topology import (
+from flexmigrate.sandbox.traffic.topology import (
     LoadBalancerView,
     TargetGroupView,
     read_load_balancers,

@@ -10,6 +10,11 @@ write it down for tests and for ``sandbox status`` without ever holding a secret
 Resources are created in dependency order with plain API calls: the seed runs exactly
 once per moto. One lookup guards that — a moto that already holds the Flexdesk VPC is
 refused before anything is created, rather than given a second, half-built world.
+
+This package's face is ``World`` and ``seed_world``; each part of the world is seeded by a
+module of its own: ``network`` (VPC, subnets, egress, security groups), ``compute`` (the EC2
+instance), ``edge`` (DNS, certificate, ALB, target group, alarms), ``identity`` (the
+application secret and the admin roles), with the names and tags they share in ``tags``.
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from flexmigrate.sandbox.world_compute import launch_backend
-from flexmigrate.sandbox.world_edge import seed_edge
-from flexmigrate.sandbox.world_identity import seed_identity
-from flexmigrate.sandbox.world_network import SG_ALB, SG_BACKEND, VPC_NAME, seed_network
-from flexmigrate.sandbox.world_tags import DEFAULT_REGION
+from flexmigrate.sandbox.world.compute import launch_backend
+from flexmigrate.sandbox.world.edge import seed_edge
+from flexmigrate.sandbox.world.identity import seed_identity
+from flexmigrate.sandbox.world.network import SG_ALB, SG_BACKEND, VPC_NAME, seed_network
+from flexmigrate.sandbox.world.tags import DEFAULT_REGION
 
 __all__ = ["DEFAULT_REGION", "World", "WorldExistsError", "seed_world"]
 

@@ -1,4 +1,4 @@
-"""Helpers for the world and traffic tests (conftest itself is not importable by name)."""
+"""Helpers for the world and traffic tests (a conftest is not importable by name)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flexmigrate.sandbox.traffic_series import MetricStore, SeriesKey, is_supported_statistic
+from flexmigrate.sandbox.traffic.series import MetricStore, SeriesKey, is_supported_statistic
 
 NAMESPACE = "AWS/ApplicationELB"
 

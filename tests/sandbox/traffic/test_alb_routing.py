@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from flexmigrate.sandbox.traffic_routing import REQUEST_MIX, listener_from_api, route
+from flexmigrate.sandbox.traffic.routing import REQUEST_MIX, listener_from_api, route
 
 EC2 = "arn:aws:elasticloadbalancing:af-south-1:1:targetgroup/flexdesk-ec2/1"
 EKS = "arn:aws:elasticloadbalancing:af-south-1:1:targetgroup/flexdesk-eks/2"

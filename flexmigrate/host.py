@@ -1,4 +1,9 @@
-"""Durable file writes: temporary file, fsync, rename, fsync of the directory; mode 0600."""
+"""This host's files and processes, for the state, the clients and the sandbox alike.
+
+Private durable files: written atomically (temporary file, fsync, rename, fsync of the
+directory) with mode 0600, in directories of mode 0700. Processes: whether a pid still runs,
+and is still the process it was (its start time tells a reused pid apart).
+"""
 
 from __future__ import annotations
 
@@ -42,3 +47,27 @@ def write_atomic(path: Path, data: bytes, *, backup: Path | None = None) -> None
 
 def ensure_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def process_start(pid: int) -> str | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_alive(pid: int, pid_start: str | None = None) -> bool:
+    """Whether ``pid`` runs (and, given its start time, is still the same process)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if pid_start is not None:
+        current = process_start(pid)
+        if current is not None and current != pid_start:
+            return False  # the pid was reused by another process
+    return True

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from flexmigrate.sandbox.traffic_alarms import AlarmSpec, evaluate
-from flexmigrate.sandbox.traffic_series import Datapoint, Distribution, MetricStore, SeriesKey
+from flexmigrate.sandbox.traffic.alarms import AlarmSpec, evaluate
+from flexmigrate.sandbox.traffic.series import Datapoint, Distribution, MetricStore, SeriesKey
 
 DIMENSIONS = {"LoadBalancer": "app/flexdesk-alb/1", "TargetGroup": "targetgroup/flexdesk-eks/2"}
 NOW = 1_800_000_000.0  # a whole minute

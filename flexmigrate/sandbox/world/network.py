@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flexmigrate.sandbox.world_tags import tag_spec
+from flexmigrate.sandbox.world.tags import tag_spec
 
 VPC_NAME = "flexdesk-vpc"
 VPC_CIDR = "10.0.0.0/16"

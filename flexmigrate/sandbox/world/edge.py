@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from flexmigrate.sandbox.traffic_series import metric_dimension
-from flexmigrate.sandbox.world_tags import DOMAIN_NAME, ZONE_NAME, tag_list
+from flexmigrate.sandbox.traffic.series import metric_dimension
+from flexmigrate.sandbox.world.tags import DOMAIN_NAME, ZONE_NAME, tag_list
 
 ALB_NAME = "flexdesk-alb"
 EC2_TARGET_GROUP = "flexdesk-ec2"

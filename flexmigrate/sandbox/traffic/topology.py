@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flexmigrate.sandbox.faults import Faults
-from flexmigrate.sandbox.traffic_routing import Listener, Routing, listener_from_api, route
-from flexmigrate.sandbox.traffic_series import metric_dimension
+from flexmigrate.sandbox.traffic.routing import Listener, Routing, listener_from_api, route
+from flexmigrate.sandbox.traffic.series import metric_dimension
 
 # Target states an ALB counts as registered; draining and unused targets get no requests.
 _REGISTERED_STATES = ("healthy", "unhealthy", "initial", "unavailable")
