@@ -80,6 +80,11 @@ def bake(
     fails = 0
     unsure_since: float | None = None
     what = f"bake at {split} ({format_duration(seconds)})"
+    limits = {
+        "max_5xx_rate": gates.max_5xx_rate,
+        "max_p99_latency": gates.max_p99_latency,
+        "bake_seconds": seconds,
+    }
     with ctx.ui.progress(what) as update:
         while True:
             ctx.failpoint("bake")
@@ -87,12 +92,15 @@ def bake(
             seen = ctx.now()
             elapsed = already + (seen - started)
             result = evaluation.result
+            # The values and limits too, so a report can draw the bake offline.
             ctx.journal(
                 "gate_evaluation",
                 percent=percent,
                 result=result.value,
+                at=round(evaluation.at, 3),
                 elapsed=round(elapsed, 3),
-                gates=evaluation.summaries(),
+                gates=[{**r.summary(), "values": r.values} for r in evaluation.readings],
+                limits=limits,
             )
             record_traffic(
                 ctx,
