@@ -250,6 +250,21 @@ def history(opts: Options, as_json: bool) -> int:
 
 
 @cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def report(opts: Options, file: Path | None) -> int:
+    """The migration so far, from the state and journal, offline: FILE.html, .md or .json.
+
+    Per phase what was created and when, each step's time and changes; each traffic step's
+    gate readings, drawn; the AMI backup; what can still be undone and how; the monthly cost
+    before and after. Without FILE: <state-dir>/<runbook>/reports/migration.html.
+    """
+    from flexmigrate.commands import report as reporting
+
+    return reporting.report(opts, file)
+
+
+@cli.command()
 @click.option(
     "--force", is_flag=True, help="Release a lock held by a live process or another host."
 )

@@ -158,7 +158,12 @@ def finish(
         report.message = str(error)
     report.summary.setdefault("calls", session.clients.call_counts())
     if report_path is not None:
-        written = write_report(report, report_path)
+        from flexmigrate.commands.report import MIGRATION_KINDS, write_after_command
+
+        if report.kind in MIGRATION_KINDS:
+            written = write_after_command(session, report, report_path)
+        else:
+            written = write_report(report, report_path)
         session.ui.info(f"report written to {written}")
     if opts.json:
         document = report.to_dict()
