@@ -70,16 +70,20 @@ def svg(steps: list[TrafficStep]) -> str:
     out += _share_line(steps, scale)
     out += _limit_line("5xx", limit_5xx, top_5xx, f"limit {_fmt(limit_5xx * 100)} %")
     out += _limit_line("p99", limit_p99, top_p99, f"limit {_fmt(limit_p99)}s")
-    for step in steps:
-        for m in step.markers:
-            x = scale.x(m.at)
-            colour = _MARKS.get(m.kind, "#444")
-            out.append(
-                f'<g class="marker {m.kind}"><line x1="{x}" x2="{x}" y1="{_BANDS["share"][0]}" '
-                f'y2="{_BANDS["p99"][1]}" stroke="{colour}" stroke-dasharray="4 3"/>'
-                f'<text x="{x + 3}" y="{_BANDS["share"][0] + 10}" fill="{colour}">'
-                f"{html.escape(m.text)}</text></g>"
-            )
+    markers = sorted((m for s in steps for m in s.markers), key=lambda m: m.at)
+    for index, m in enumerate(markers):
+        x = scale.x(m.at)
+        colour = _MARKS.get(m.kind, "#444")
+        # Labels near the right edge read leftwards; successive ones step down.
+        left = x > _W * 0.6
+        tx, anchor = (x - 3, "end") if left else (x + 3, "start")
+        ty = _BANDS["share"][0] + 12 + 13 * (index % 6)
+        out.append(
+            f'<g class="marker {m.kind}"><line x1="{x}" x2="{x}" y1="{_BANDS["share"][0]}" '
+            f'y2="{_BANDS["p99"][1]}" stroke="{colour}" stroke-dasharray="4 3"/>'
+            f'<text x="{tx}" y="{ty}" text-anchor="{anchor}" fill="{colour}">'
+            f"{html.escape(m.text)}</text></g>"
+        )
     for p in points:
         x = scale.x(p.at)
         colour = _COLOURS.get(p.result, "#444")

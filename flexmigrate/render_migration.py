@@ -82,9 +82,12 @@ code{background:#f1f2f4;padding:0 3px;border-radius:3px;word-break:break-all}
 .banner{padding:.6em 1em;border-radius:4px;background:#f1f2f4;margin:1em 0}
 .banner.bad{background:#ffeceb}svg.cutover{width:100%;height:auto;display:block}
 ul{margin:.2em 0 .4em;padding-left:1.2em}.legend span{margin-right:1em}
-@media (max-width:640px){body{font-size:14px;padding:.5em}td,th{padding:3px 4px}}
+.chart{overflow-x:auto}
+@media (max-width:640px){body{font-size:14px;padding:.5em}td,th{padding:3px 4px}
+svg.cutover{min-width:620px}}
 @media print{body{max-width:none;font-size:11px}.scroll{overflow:visible}
-h2,h3{break-after:avoid}table,svg{break-inside:avoid}a{color:inherit}}
+h2,h3{break-after:avoid}table,svg{break-inside:avoid}a{color:inherit}
+svg.cutover{min-width:0}}
 """
 
 
@@ -146,8 +149,8 @@ def _overview(migration: Migration) -> list[str]:
         [
             _td(f"{p.id} {p.slug}"),
             _td(p.status, p.status),
-            _td(p.started_at or ""),
-            _td(p.finished_at or ""),
+            _td(_when(p.started_at)),
+            _td(_when(p.finished_at)),
             _td(_took(p.duration), "num"),
         ]
         for p in migration.phases
@@ -173,7 +176,7 @@ def _traffic(migration: Migration) -> list[str]:
             "evaluation(s). Each dot on the share line is one evaluation (green pass, red fail, "
             "grey inconclusive); dashed red lines are the limits.</p>"
         )
-        out.append(svg(migration.traffic))
+        out.append(f"<div class=chart>{svg(migration.traffic)}</div>")
     for step in migration.traffic:
         out += _traffic_step(step)
     return out
@@ -231,7 +234,7 @@ def _backup(migration: Migration) -> list[str]:
         "<h2>AMI backup</h2>",
         f"<p><code>{e(str(b.get('image_id')))}</code> ({e(str(b.get('image_name') or ''))}) of "
         f"instance <code>{e(str(b.get('instance_id') or '?'))}</code>, taken "
-        f"{e(str(b.get('created_at') or '?'))} by {e(str(b.get('phase')))}/"
+        f"{e(_when(b.get('created_at')) or '?')} by {e(str(b.get('phase')))}/"
         f"{e(str(b.get('step')))}.</p>",
     ]
 
@@ -315,7 +318,7 @@ def _phases(migration: Migration) -> list[str]:
                 [
                     f"<td><code>{e(s.id)}</code><br>{e(s.title)}</td>",
                     _td(s.status, s.status),
-                    _td(s.started_at or ""),
+                    _td(_when(s.started_at)),
                     _td(_took(s.duration), "num"),
                     f"<td>{'<ul>' + created + '</ul>' if created else ''}{error}</td>",
                     f"<td>{'<ul>' + changes + '</ul>' if changes else ''}</td>",
@@ -324,6 +327,13 @@ def _phases(migration: Migration) -> list[str]:
         if rows:
             out += _table(["step", "status", "started", "took", "recorded", "AWS changes"], rows)
     return out
+
+
+def _when(text: str | None) -> str:
+    """An ISO timestamp as people read it: to the second."""
+    if not text:
+        return ""
+    return text.replace("T", " ")[:19] + "Z"
 
 
 def _iso(epoch: float) -> str:
