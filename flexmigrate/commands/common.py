@@ -108,10 +108,18 @@ def open_session(
             listener=session.on_call,
             sleep=session.sleep,
         )
+        if not dry_run:
+            from flexmigrate import notify
+
+            session.notifier = notify.start(session)
         with interrupt_handling(session.stop, ui):
             try:
                 yield session
             finally:
+                if session.notifier is not None:
+                    from flexmigrate import notify
+
+                    notify.finish(session)
                 session.clients.close()
     finally:
         if locked:

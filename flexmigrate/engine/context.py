@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from flexmigrate.clients.kube import KubeApi
     from flexmigrate.clients.tools import ToolRunner
     from flexmigrate.engine.protocol import Phase, Registry
+    from flexmigrate.notify.deliver import Notifier
     from flexmigrate.runbook.model import Runbook
     from flexmigrate.state.model import State
     from flexmigrate.state.store import StateStore
@@ -52,6 +53,7 @@ class Session:
     clock: Callable[[], float] = time.monotonic
     stop: threading.Event = field(default_factory=threading.Event)
     current: tuple[str, str] = ("", "")  # (phase, step) for the journal
+    notifier: Notifier | None = None  # told of every journal event; only in a real run
     _last_beat: float = 0.0
 
     def checkpoint(self) -> None:
@@ -66,7 +68,12 @@ class Session:
             return
         phase, step = self.current
         extra = {k: v for k, v in (("phase", phase), ("step", step)) if v}
-        self.store.journal(event, **{**extra, **data})
+        record = self.store.journal(event, **{**extra, **data})
+        if self.notifier is not None:
+            from flexmigrate.notify import report_undelivered
+
+            self.notifier.observe(record)
+            report_undelivered(self, self.notifier.take_undelivered())
 
     def _beat(self, force: bool = False) -> None:
         now = self.clock()

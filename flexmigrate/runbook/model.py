@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, create_model
+from pydantic import Field, PrivateAttr, create_model, model_validator
 
 from flexmigrate.runbook.types import ACCOUNT, REGION, SLUG, Duration, Strict
 
@@ -41,12 +41,64 @@ class ExecutionSection(Strict):
     lock_stale_after: Duration = 600.0
 
 
+NotifyEvent = Literal[
+    "started", "completed", "failed", "paused", "breached", "decommission-waiting"
+]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = (
+    "started",
+    "completed",
+    "failed",
+    "paused",
+    "breached",
+    "decommission-waiting",
+)
+
+
+class NotifyTarget(Strict):
+    """A webhook told about the migration. Its URL is a secret: it is read at run time from an
+    environment variable or an SSM parameter, never written in the runbook or anywhere else."""
+
+    name: str = Field(pattern=SLUG, description="Names the target in warnings and the journal.")
+    format: Literal["slack", "json"] = Field(
+        default="json",
+        description="slack: a Slack-compatible incoming webhook ({text}); json: the event as "
+        "a JSON object.",
+    )
+    url_env: str | None = Field(
+        default=None, description="The environment variable holding the webhook URL."
+    )
+    url_ssm: str | None = Field(
+        default=None, description="The SSM parameter (SecureString) holding the webhook URL."
+    )
+    events: list[NotifyEvent] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS),
+        description="Which events this target hears (default: all).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NotifyTarget:
+        if (self.url_env is None) == (self.url_ssm is None):
+            raise ValueError("give exactly one of url_env or url_ssm (the URL is a secret)")
+        return self
+
+
+class NotifySection(Strict):
+    targets: list[NotifyTarget] = Field(default_factory=list)
+    attempt_timeout: Duration = Field(default=5.0, description="One delivery attempt.")
+    budget: Duration = Field(
+        default=20.0,
+        description="All attempts of one message, and the longest a command waits at exit "
+        "for undelivered messages.",
+    )
+
+
 class Runbook(Strict):
     name: str = Field(pattern=SLUG, description="Names the state directory and owned resources.")
     description: str = ""
     aws: AwsSection
     kubernetes: KubernetesSection = Field(default_factory=KubernetesSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
+    notify: NotifySection = Field(default_factory=NotifySection)
 
     _path: Path | None = PrivateAttr(default=None)
 

@@ -38,6 +38,14 @@ class HoldAtFull(Step):
         instance = reads.the_instance(ctx)
         ctx.record(instance_id=instance["InstanceId"], bake_from=reads.iso(finished))
 
+        waiting = (ready_at - reads.utcnow()).total_seconds()
+        if waiting > 0:  # told to whoever listens (notify: decommission-waiting)
+            ctx.journal(
+                "decommission_waiting",
+                ready_at=reads.iso(ready_at),
+                left=format_duration(waiting),
+            )
+
         def baked() -> tuple[bool, str]:
             left = (ready_at - reads.utcnow()).total_seconds()
             return left <= 0, f"{format_duration(max(left, 0))} of the bake left"
