@@ -92,6 +92,33 @@ class NotifySection(Strict):
     )
 
 
+class CostItem(Strict):
+    item: str = Field(
+        description="A row of the price table: ec2:t3.micro, ebs:gp3-gb, elb:alb, vpc:nat-gateway"
+    )
+    quantity: float = Field(default=1, ge=0)
+    note: str = ""
+
+
+class PlanEstimate(Strict):
+    before: float | None = Field(default=None, ge=0, description="USD per month")
+    after: float | None = Field(default=None, ge=0, description="USD per month")
+    source: str = Field(description="Where the estimate comes from (shown beside it).")
+
+
+class CostSection(Strict):
+    """Monthly cost before and after, for the report. The after side is what the phases
+    create (cluster, node groups, their disks, add-ons) plus ``after``."""
+
+    prices: str | None = Field(
+        default=None,
+        description="A price table (YAML); default: the shipped runbooks/prices/<region>.yaml",
+    )
+    before: list[CostItem] = Field(default_factory=list)
+    after: list[CostItem] = Field(default_factory=list)
+    plan_estimate: PlanEstimate | None = None
+
+
 class Runbook(Strict):
     name: str = Field(pattern=SLUG, description="Names the state directory and owned resources.")
     description: str = ""
@@ -99,6 +126,7 @@ class Runbook(Strict):
     kubernetes: KubernetesSection = Field(default_factory=KubernetesSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     notify: NotifySection = Field(default_factory=NotifySection)
+    cost: CostSection = Field(default_factory=CostSection)
 
     _path: Path | None = PrivateAttr(default=None)
 

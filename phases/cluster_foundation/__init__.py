@@ -74,6 +74,18 @@ def _cluster(runbook: MigrationRunbook) -> str:
     return runbook.cluster.name
 
 
+def _cost(runbook: MigrationRunbook) -> list[tuple[str, float, str]]:
+    """What this phase adds to the monthly bill, as (price-table item, quantity, note)."""
+    cluster = runbook.cluster
+    items: list[tuple[str, float, str]] = [("eks:control-plane", 1, cluster.name)]
+    for group in cluster.node_groups:
+        nodes = group.desired_size
+        items.append((f"ec2:{group.instance_type}", nodes, f"node group {group.name}"))
+        items.append(("ebs:gp3-gb", nodes * group.disk_size, f"{group.name} disks"))
+    items += [(f"eks-addon:{addon}", 1, "add-on") for addon in cluster.addons]
+    return items
+
+
 PHASE = Phase(
     id="phase-1",
     slug="cluster-foundation",
@@ -84,4 +96,5 @@ PHASE = Phase(
     "three managed node groups and the core add-ons.",
     sections=_sections,
     eks_cluster=_cluster,
+    extras={"cost": _cost},
 )
