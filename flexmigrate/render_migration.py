@@ -74,7 +74,8 @@ h1{font-size:1.45em;margin:.2em 0}h2{font-size:1.2em;margin-top:1.8em;border-bot
 #dcdfe4;padding-bottom:.2em}h3{font-size:1em;margin:1.2em 0 .4em}
 .meta{color:#44546f}.scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;margin:.4em 0;font-size:.93em}
-td,th{border:1px solid #dcdfe4;padding:4px 7px;text-align:left;vertical-align:top}
+td,th{border:1px solid #dcdfe4;padding:4px 7px;text-align:left;vertical-align:top;
+overflow-wrap:anywhere}
 th{background:#f1f2f4}td.num{text-align:right;white-space:nowrap}
 code{background:#f1f2f4;padding:0 3px;border-radius:3px;word-break:break-all}
 .completed,.passed,.pass{color:#216e4e}.failed,.breached,.fail{color:#ae2a19;font-weight:600}
@@ -128,7 +129,7 @@ def page(migration: Migration, command: Report | None = None) -> str:
 
         out.append(f"<h2>This {e(command.kind)} in detail</h2>")
         for phase in command.phases:
-            out += _html_phase(phase)
+            out += ["<div class=scroll>", *_html_phase(phase), "</div>"]
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 

@@ -21,6 +21,7 @@ from flexmigrate.state.model import State, now_iso
 # Outputs that say what a step made (and are safe to show: references, never values).
 _ID_PREFIXES = ("arn:", "ami-", "i-", "sg-", "sgr-", "vpc-", "subnet-", "eni-", "snap-", "vol-")
 _MAX_CHANGES = 12
+_MAX_VALUE = 400  # characters of one recorded value (a CA bundle says nothing to a reader)
 # Steps whose undo is not the phase's rollback: the command and what it does.
 _SETTLED = ("completed", "failed", "running")
 
@@ -390,9 +391,24 @@ def _created(outputs: Mapping[str, Any]) -> list[tuple[str, str]]:
             found.append((key, str(value)))
         elif isinstance(value, list) and all(isinstance(v, str | int) for v in value):
             found.append((key, ", ".join(str(v) for v in value)))
+        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            named = [_name_of(v) for v in value]
+            found.append((key, ", ".join(n for n in named if n) or f"{len(value)} item(s)"))
         elif isinstance(value, dict) and all(isinstance(v, str | int) for v in value.values()):
             found.append((key, ", ".join(f"{k}={v}" for k, v in value.items())))
-    return found
+        elif isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+            # {name: {arn: …, …}}: node groups, add-ons
+            found.append((key, ", ".join(f"{k} {_name_of(v)}".strip() for k, v in value.items())))
+    return [(k, v if len(v) <= _MAX_VALUE else v[:_MAX_VALUE] + "…") for k, v in found]
+
+
+def _name_of(record: Mapping[str, Any]) -> str:
+    """The identifying value of a recorded object: its ARN, ID or name."""
+    for key in ("arn", "rule", "id", "name", "version"):
+        if isinstance(record.get(key), str):
+            return str(record[key])
+    ids = [str(v) for v in record.values() if isinstance(v, str) and looks_like_id(v)]
+    return ids[0] if ids else ""
 
 
 def looks_like_id(value: str) -> bool:
