@@ -161,6 +161,13 @@ def finish(
     """Summary, report file, JSON document. Runs on success and on failure alike."""
     from flexmigrate.render import write_report
 
+    if session.notifier is not None:
+        # The command is done: flush its notifications first, so the report lists any that
+        # could not be delivered.
+        from flexmigrate import notify
+
+        notify.finish(session)
+
     if error is not None:
         report.exit_code = int(error.exit_code)
         report.message = str(error)
