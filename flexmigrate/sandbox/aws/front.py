@@ -1,9 +1,9 @@
 """The AWS front: a threaded HTTP server between AWS clients and moto.
 
 Each request is identified (service, operation), counted, possibly throttled, then either
-answered by one of the extensions (EKS, target health, CloudWatch percentiles) or passed to
-moto as it came. Nothing here is global: several fronts can run in one process, each on its
-own port with its own state.
+answered by one of the extensions (EKS, target health, CloudWatch percentiles and composite
+alarms) or passed to moto as it came. Nothing here is global: several fronts can run in one
+process, each on its own port with its own state.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request
 
+from flexmigrate.sandbox.aws.alarms import CompositeAlarms
 from flexmigrate.sandbox.aws.config import FrontConfig
 from flexmigrate.sandbox.aws.eks import EksFront
 from flexmigrate.sandbox.aws.health import TargetHealth
@@ -58,6 +59,7 @@ class AwsFront:
             self._eks.world, config.faults, config.target_initial, config.target_draining
         )
         self._percentiles = Percentiles(self._upstream)
+        self._composites = CompositeAlarms(self._upstream)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -137,7 +139,7 @@ class AwsFront:
             reply = self._eks.handle(call, inbound)
             if reply is not None:
                 return reply
-        for extension in (self._health, self._percentiles):
+        for extension in (self._health, self._percentiles, self._composites):
             reply = extension.handle(call, inbound)
             if reply is not None:
                 return reply
