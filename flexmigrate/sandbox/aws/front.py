@@ -2,8 +2,8 @@
 
 Each request is identified (service, operation), counted, possibly throttled, then either
 answered by one of the extensions (EKS, target health, CloudWatch percentiles and composite
-alarms) or passed to moto as it came. Nothing here is global: several fronts can run in one
-process, each on its own port with its own state.
+alarms, EC2 client tokens and image reboots) or passed to moto as it came. Nothing here is
+global: several fronts can run in one process, each on its own port with its own state.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from flexmigrate.sandbox.aws.alarms import CompositeAlarms
 from flexmigrate.sandbox.aws.config import FrontConfig
 from flexmigrate.sandbox.aws.eks import EksFront
 from flexmigrate.sandbox.aws.health import TargetHealth
+from flexmigrate.sandbox.aws.instances import InstanceCalls
 from flexmigrate.sandbox.aws.ledger import Ledger
 from flexmigrate.sandbox.aws.metrics import Percentiles
 from flexmigrate.sandbox.aws.protocols import error_reply
@@ -60,6 +61,7 @@ class AwsFront:
         )
         self._percentiles = Percentiles(self._upstream)
         self._composites = CompositeAlarms(self._upstream)
+        self._instances = InstanceCalls(self._upstream)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -108,6 +110,10 @@ class AwsFront:
     def requests(self) -> list[dict[str, Any]]:
         return self._ledger.entries()
 
+    def reboots(self) -> list[dict[str, Any]]:
+        """Instances CreateImage rebooted (see ``instances``)."""
+        return self._instances.reboots()
+
     # serving
 
     def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -139,7 +145,7 @@ class AwsFront:
             reply = self._eks.handle(call, inbound)
             if reply is not None:
                 return reply
-        for extension in (self._health, self._percentiles, self._composites):
+        for extension in (self._health, self._percentiles, self._composites, self._instances):
             reply = extension.handle(call, inbound)
             if reply is not None:
                 return reply
