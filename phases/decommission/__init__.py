@@ -39,7 +39,9 @@ from flexmigrate.engine.protocol import (
 )
 from flexmigrate.errors import CloudError, StepFailed
 from phases.decommission import reads
-from phases.decommission.steps import BackupImage, Deregister, HoldAtFull, Stop, Terminate
+from phases.decommission.backup import BackupImage
+from phases.decommission.hold import HoldAtFull
+from phases.decommission.instance import Deregister, Stop, Terminate
 
 if TYPE_CHECKING:
     from flexmigrate.runbook.model import Runbook
