@@ -1,8 +1,10 @@
 """Phase 5 — decommission: retire the EC2 instance once EKS has carried all traffic.
 
-What it changes: an AMI backup of the instance (tagged), its registration in the EC2 target
-group (removed), its state (stopped); with `decommission.terminate: true`, and only after the
-retention period since the stop, the instance is terminated.
+What it changes: the instance's registration in the EC2 target group (removed), its state
+(stopped), then an AMI backup of the stopped instance (tagged) — taken once it is stopped, so
+CreateImage has nothing to reboot and the image is consistent; with
+`decommission.terminate: true`, and only after the retention period since the stop, the
+instance is terminated.
 
 Preconditions: phase 4 complete — EKS at 100 % on the listener — and, before anything is
 touched, EKS has held 100 % for `decommission.bake` while the EC2 target group served no
@@ -126,7 +128,16 @@ def checks(runbook: Runbook) -> Sequence[Check]:
 
 
 def steps(runbook: Runbook) -> Sequence[Step]:
-    chosen: list[Step] = [HoldAtFull(), BackupImage(), Deregister(), Stop()]
+    """Hold at 100 %, deregister, stop, back up (, terminate).
+
+    Older versions took the backup second, of the running instance (which CreateImage
+    reboots). The executor finds a step's state by its id, not its position, so a phase 5 such
+    a version left half-done resumes in this order: a completed ``backup-ami`` is not taken
+    again (its AMI is the backup a terminate's rollback launches from), the steps still to do
+    run in the order here, and a ``backup-ami`` left started is taken after the stop, adopting
+    the image the interrupted call may have made (found by its name).
+    """
+    chosen: list[Step] = [HoldAtFull(), Deregister(), Stop(), BackupImage()]
     if runbook.decommission.terminate:
         chosen.append(Terminate())
     return chosen
@@ -135,7 +146,7 @@ def steps(runbook: Runbook) -> Sequence[Step]:
 PHASE = Phase(
     id="phase-5",
     slug="decommission",
-    title="AMI backup, deregister and stop the EC2 instance",
+    title="deregister and stop the EC2 instance, then back it up as an AMI",
     checks=checks,
     steps=steps,
     summary="retire the EC2 instance once EKS has carried all traffic for the bake time",

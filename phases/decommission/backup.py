@@ -1,4 +1,8 @@
-"""The AMI backup of the instance: what makes everything after it undoable, a terminate too."""
+"""The AMI backup of the instance: what makes a terminate undoable.
+
+It is taken once the instance is stopped. CreateImage of a running instance reboots it unless
+told ``NoReboot`` (interrupting whatever still runs there), and with ``NoReboot`` the image is
+only crash-consistent; of a stopped instance it is consistent and nothing is rebooted."""
 
 from __future__ import annotations
 
@@ -44,11 +48,21 @@ class BackupImage:
         name = self._name(instance_id, ctx)
         image = self._find(ctx, name)
         if image is None:
+            state = reads.state_of(instance)
+            if state != "stopped":
+                raise StepFailed(
+                    f"{instance_id} is {state}: the backup is taken of the stopped instance",
+                    hint="someone started it after the stop; stop it again, then "
+                    "`flexmigrate resume`",
+                )
             tags = aws_tag_list(ctx.tags(**{"flexmigrate.io/backup-of": instance_id}))
             image_id = ctx.aws("ec2").create_image(
                 InstanceId=instance_id,
                 Name=name,
                 Description=f"flexmigrate backup of {instance_id} before decommission",
+                # Stopped, so nothing to reboot; said explicitly, so that no CreateImage of
+                # this step ever reboots an instance.
+                NoReboot=True,
                 TagSpecifications=[{"ResourceType": "image", "Tags": tags}],
             )["ImageId"]
         else:

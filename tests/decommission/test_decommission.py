@@ -46,6 +46,12 @@ def backups(sb: Sandbox) -> list[dict[str, Any]]:
     return list(ec2.describe_images(Owners=["self"])["Images"])
 
 
+def _phase5(sb: Sandbox) -> dict[str, Any]:
+    state = json.loads((sb.state_dir / "flexdesk-sandbox" / "state.json").read_text())
+    found: dict[str, Any] = next(p for p in state["phases"] if p["id"] == "phase-5")
+    return found
+
+
 def _runbook(tmp_path: Path, **changes: str) -> Path:
     text = SANDBOX_RUNBOOK.read_text()
     for old, new in changes.items():
@@ -75,6 +81,10 @@ def test_backup_deregister_stop_then_rollback(cut_over: Sandbox) -> None:
     assert "served 0 requests" in done.stdout or "no drift" not in done.stdout
     assert instance(sb, instance_id)["State"]["Name"] == "stopped"
     assert instance_id not in registered(sb)
+    # the image is taken of the stopped instance: nothing running on it was rebooted
+    assert sb.status()["instance_reboots"] == []
+    steps = [s["id"] for s in _phase5(sb)["steps"]]
+    assert steps == ["confirm-cutover", "deregister-ec2", "stop-instance", "backup-ami"]
     images = backups(sb)
     assert len(images) == 1
     tags = {t["Key"]: t["Value"] for t in images[0].get("Tags", [])}
@@ -168,3 +178,40 @@ def test_sigkill_after_the_backup_then_resume_makes_one_ami(cut_over: Sandbox) -
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert len(backups(cut_over)) == 1
     assert instance(cut_over, str(cut_over.world["instance_id"]))["State"]["Name"] == "stopped"
+
+
+def test_a_phase_5_begun_in_the_old_order_resumes_in_the_new_one(cut_over: Sandbox) -> None:
+    """An older flexmigrate took the AMI before deregistering and stopping (rebooting the
+    running instance to do so). Its half-done phase resumes: the completed backup is kept,
+    deregister and stop follow, and no second image is made."""
+    sb = cut_over
+    instance_id = str(sb.world["instance_id"])
+    killed = cli(
+        sb, "run", "decommission", env={"FLEXMIGRATE_FAILPOINT": "applied:phase-5/confirm-cutover"}
+    )
+    assert killed.returncode == -9
+    ec2: Any = sb.client("ec2")
+    name = f"flexdesk-sandbox-{instance_id}-backup"
+    image_id = ec2.create_image(InstanceId=instance_id, Name=name)["ImageId"]
+    path = sb.state_dir / "flexdesk-sandbox" / "state.json"
+    state = json.loads(path.read_text())
+    phase = next(p for p in state["phases"] if p["id"] == "phase-5")
+    steps = {s["id"]: s for s in phase["steps"]}
+    hold = dict(steps["confirm-cutover"], status="completed", attempts=1)
+    hold["finished_at"] = hold["started_at"]
+    backup = dict(hold, id="backup-ami", outputs={"image_id": image_id, "image_name": name})
+    pending = [
+        {**steps[step], "status": "pending", "attempts": 0, "started_at": None, "outputs": {}}
+        for step in ("deregister-ec2", "stop-instance")
+    ]
+    phase["steps"] = [hold, backup, *pending]  # the old order, backup done
+    path.write_text(json.dumps(state))
+
+    resumed = cli(sb, "resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert instance(sb, instance_id)["State"]["Name"] == "stopped"
+    assert instance_id not in registered(sb)
+    assert [i["ImageId"] for i in backups(sb)] == [image_id]
+    after = {s["id"]: s for s in _phase5(sb)["steps"]}
+    assert after["backup-ami"]["attempts"] == 1
+    assert all(s["status"] == "completed" for s in after.values())
