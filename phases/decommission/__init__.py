@@ -14,7 +14,7 @@ Idempotence: the AMI is found by its name (runbook + instance ID) before one is 
 deregistration and stop look at the live target health and instance state first; the
 instance is found by the ID recorded when the phase first resolved it; terminate checks the
 state first and a rollback's replacement instance is found by its `flexmigrate.io/replaces`
-tag before another is launched.
+tag before another is launched, and launched with a client token saved to the state first.
 
 Rollback: start the instance and register it again; after a terminate, launch a replacement
 from the backup AMI (same type, subnet, security groups and instance profile) and register

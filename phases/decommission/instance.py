@@ -224,6 +224,9 @@ class Terminate:
         replacement = self._replacement(ctx, str(instance_id))
         if replacement is None:
             kwargs: dict[str, Any] = {
+                # Saved before the call: a retry, a resume or a second rollback after a lost
+                # answer gets the instance this launch made instead of launching another.
+                "ClientToken": ctx.token("replacement"),
                 "ImageId": image_id,
                 "InstanceType": ctx.outputs.get("instance_type") or "t3.micro",
                 "MinCount": 1,

@@ -180,6 +180,56 @@ def test_sigkill_after_the_backup_then_resume_makes_one_ami(cut_over: Sandbox) -
     assert instance(cut_over, str(cut_over.world["instance_id"]))["State"]["Name"] == "stopped"
 
 
+def _launched_from(sb: Sandbox, image_id: str) -> list[str]:
+    ec2: Any = sb.client("ec2")
+    reservations = ec2.describe_instances(
+        Filters=[
+            {"Name": "image-id", "Values": [image_id]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]
+    )["Reservations"]
+    return [i["InstanceId"] for r in reservations for i in r["Instances"]]
+
+
+def test_a_rollback_killed_after_its_launch_launches_no_second_replacement(
+    cut_over: Sandbox, tmp_path: Path
+) -> None:
+    sb = cut_over
+    instance_id = str(sb.world["instance_id"])
+    soon = _runbook(
+        tmp_path, **{"terminate: false": "terminate: true", "retention: 7d": "retention: 1s"}
+    )
+    done = cli(sb, "--yes", "run", "decommission", runbook=soon)
+    if done.returncode == 1 and "retention period" in done.stderr:
+        time.sleep(1.2)
+        done = cli(sb, "--yes", "resume", runbook=soon)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert instance(sb, instance_id)["State"]["Name"] == "terminated"
+    image_id = backups(sb)[0]["ImageId"]
+
+    # killed while waiting for the replacement it has just launched
+    killed = cli(
+        sb,
+        "--yes",
+        "rollback",
+        "decommission",
+        runbook=soon,
+        env={"FLEXMIGRATE_FAILPOINT": "wait:phase-5/terminate-instance"},
+    )
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    launched = _launched_from(sb, image_id)
+    assert len(launched) == 1
+    # DescribeInstances is eventually consistent: right after a launch, a filter may not
+    # match the new instance yet — as if its tag were not there
+    ec2: Any = sb.client("ec2")
+    ec2.delete_tags(Resources=launched, Tags=[{"Key": "flexmigrate.io/replaces"}])
+
+    undone = cli(sb, "--yes", "rollback", "decommission", runbook=soon)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert _launched_from(sb, image_id) == launched
+    assert registered(sb)[launched[0]] == "healthy"
+
+
 def test_a_phase_5_begun_in_the_old_order_resumes_in_the_new_one(cut_over: Sandbox) -> None:
     """An older flexmigrate took the AMI before deregistering and stopping (rebooting the
     running instance to do so). Its half-done phase resumes: the completed backup is kept,
