@@ -8,7 +8,9 @@ instance is terminated.
 
 Preconditions: phase 4 complete — EKS at 100 % on the listener — and, before anything is
 touched, EKS has held 100 % for `decommission.bake` while the EC2 target group served no
-requests (the first step waits out what is left of the bake and checks both).
+requests (the first step waits out what is left of the bake and checks both). An instance
+with stop protection (DisableApiStop) is refused by preflight, with the command that lifts
+it, rather than found out by a failed StopInstances.
 
 Idempotence: the AMI is found by its name (runbook + instance ID) before one is made;
 deregistration and stop look at the live target health and instance state first; the
@@ -106,6 +108,24 @@ def _bake(ctx: StepContext) -> Outcome:
     return passed(f"{format_duration(left)} of the bake left: the first step waits it out")
 
 
+def _stop_protection(ctx: StepContext) -> Outcome:
+    try:
+        instance = reads.the_instance(ctx)
+    except (StepFailed, CloudError):
+        return skipped("see the instance check")
+    instance_id = instance["InstanceId"]
+    state = reads.state_of(instance)
+    if state in ("stopped", "shutting-down", "terminated"):
+        return passed(f"{instance_id} is {state} already")
+    if reads.stop_protected(ctx, instance_id):
+        return failed(
+            f"{instance_id} has stop protection (DisableApiStop): it cannot be stopped",
+            "lift it if stopping it is what you want: `aws ec2 modify-instance-attribute "
+            f"--instance-id {instance_id} --no-disable-api-stop`",
+        )
+    return passed(f"{instance_id} has no stop protection")
+
+
 def _terminate(ctx: StepContext) -> Outcome:
     if not ctx.runbook.decommission.terminate:
         return passed(
@@ -123,6 +143,7 @@ def checks(runbook: Runbook) -> Sequence[Check]:
         Check("instance", "the EC2 instance exists", _instance),
         Check("traffic-on-eks", "EKS carries 100 % of the traffic", _traffic),
         Check("bake", "EKS has held 100 % for the bake time", _bake),
+        Check("stop-protection", "the instance can be stopped", _stop_protection),
         Check("terminate", "termination is explicit", _terminate),
     ]
 

@@ -180,6 +180,32 @@ def test_sigkill_after_the_backup_then_resume_makes_one_ami(cut_over: Sandbox) -
     assert instance(cut_over, str(cut_over.world["instance_id"]))["State"]["Name"] == "stopped"
 
 
+def test_stop_protection_is_a_preflight_failure_that_says_how_to_lift_it(
+    cut_over: Sandbox, tmp_path: Path
+) -> None:
+    sb = cut_over
+    instance_id = str(sb.world["instance_id"])
+    ec2: Any = sb.client("ec2")
+    ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiStop={"Value": True})
+    lift = f"aws ec2 modify-instance-attribute --instance-id {instance_id} --no-disable-api-stop"
+    for command in ("plan", "run"):
+        report = tmp_path / f"{command}.json"
+        refused = cli(sb, command, "decommission", "--report", str(report))
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        phase = next(p for p in json.loads(report.read_text())["phases"] if p["id"] == "phase-5")
+        check = next(c for c in phase["preflight"] if c["id"] == "stop-protection")
+        assert check["status"] == "fail"
+        assert instance_id in check["detail"] and "stop protection" in check["detail"]
+        assert lift in check["fix"]
+    assert instance(sb, instance_id)["State"]["Name"] == "running"
+    assert registered(sb)[instance_id] == "healthy"
+    assert backups(sb) == []
+    ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiStop={"Value": False})
+    done = cli(sb, "run", "decommission")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert instance(sb, instance_id)["State"]["Name"] == "stopped"
+
+
 def _launched_from(sb: Sandbox, image_id: str) -> list[str]:
     ec2: Any = sb.client("ec2")
     reservations = ec2.describe_instances(
