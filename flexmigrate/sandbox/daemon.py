@@ -149,6 +149,7 @@ class Sandbox:
             "kube_endpoint": self.kube.url,
             "faults": self.faults.get().as_dict(),
             "aws_requests": stats,
+            "instance_reboots": self.front.reboots(),
             "traffic": self.traffic.snapshot(),
         }
 

@@ -17,6 +17,7 @@ from phases.app_deploy.render import render
 from phases.app_deploy.secret import describe_source, read_source, wanted_keys
 from phases.app_deploy.validate import SchemaBook, local_problems, schema_problems
 from phases.shared import lookups
+from phases.shared.alarms import alarms_by_name
 from phases.shared.sections import StepContext
 
 # registry[:port]/path[:tag][@sha256:digest], as the distribution reference grammar has it
@@ -189,8 +190,8 @@ def _alarms(ctx: StepContext) -> Outcome:
             f"alarms will be created: 5xx > {spec.http_5xx_threshold} per {spec.period:g}s, "
             f"p99 > {spec.p99_latency:g}s"
         )
-    found = ctx.aws("cloudwatch").describe_alarms(AlarmNames=list(existing))["MetricAlarms"]
-    missing = sorted(set(existing) - {a["AlarmName"] for a in found})
+    found = alarms_by_name(ctx, existing)
+    missing = sorted(set(existing) - set(found))
     if missing:
         return failed(f"alarm {', '.join(missing)} not found", "fix app.alarms.existing")
     return passed(f"using {', '.join(existing)}")

@@ -20,6 +20,7 @@ from flexmigrate.ownership import aws_tag_list, owned, tag_dict
 from phases.app_deploy.kube import poll
 from phases.app_deploy.release import is_redeploy
 from phases.shared import lookups
+from phases.shared.alarms import alarms_by_name
 from phases.shared.sections import StepContext
 
 # Copied from the EC2 side's target group, so both sides treat a client alike while traffic
@@ -214,8 +215,7 @@ def _alarm_bodies(ctx: StepContext, target_group_arn: str) -> list[dict[str, Any
 
 
 def _alarms(ctx: StepContext, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-    found = ctx.aws("cloudwatch").describe_alarms(AlarmNames=list(names))["MetricAlarms"]
-    return {str(a["AlarmName"]): a for a in found}
+    return alarms_by_name(ctx, names)
 
 
 def _alarm_tags(ctx: StepContext, arn: str) -> dict[str, str]:

@@ -80,6 +80,24 @@ def _bake(ctx: StepContext) -> Outcome:
     return passed(f"{format_duration(left)} of the bake left: the first step waits it out")
 
 
+def _stop_protection(ctx: StepContext) -> Outcome:
+    try:
+        instance = reads.the_instance(ctx)
+    except (StepFailed, CloudError):
+        return skipped("see the instance check")
+    instance_id = instance["InstanceId"]
+    state = reads.state_of(instance)
+    if state in ("stopped", "shutting-down", "terminated"):
+        return passed(f"{instance_id} is {state} already")
+    if reads.stop_protected(ctx, instance_id):
+        return failed(
+            f"{instance_id} has stop protection (DisableApiStop): it cannot be stopped",
+            "lift it if stopping it is what you want: `aws ec2 modify-instance-attribute "
+            f"--instance-id {instance_id} --no-disable-api-stop`",
+        )
+    return passed(f"{instance_id} has no stop protection")
+
+
 def _terminate(ctx: StepContext) -> Outcome:
     if not ctx.runbook.decommission.terminate:
         return passed(
@@ -97,5 +115,6 @@ def checks(runbook: Runbook) -> Sequence[Check]:
         Check("instance", "the EC2 instance exists", _instance),
         Check("traffic-on-eks", "EKS carries 100 % of the traffic", _traffic),
         Check("bake", "EKS has held 100 % for the bake time", _bake),
+        Check("stop-protection", "the instance can be stopped", _stop_protection),
         Check("terminate", "termination is explicit", _terminate),
     ]

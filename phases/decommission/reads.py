@@ -44,6 +44,14 @@ def state_of(instance: dict[str, Any] | None) -> str:
     return str(instance["State"]["Name"]) if instance else "absent"
 
 
+def stop_protected(ctx: StepContext, instance_id: str) -> bool:
+    """Whether the instance has stop protection (StopInstances is refused while it has)."""
+    answer = ctx.aws("ec2").describe_instance_attribute(
+        InstanceId=instance_id, Attribute="disableApiStop"
+    )
+    return bool((answer.get("DisableApiStop") or {}).get("Value"))
+
+
 def the_instance(ctx: StepContext) -> dict[str, Any]:
     """The runbook's instance: by the ID recorded when the phase first resolved it, so a
     resumed or rolled-back run acts on the same instance even once it is stopped."""

@@ -27,13 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from flexmigrate.durations import format_duration
 from flexmigrate.errors import CloudError
+from phases.shared.alarms import alarms_by_name
 from phases.traffic_shift import metrics
 from phases.traffic_shift.topology import Topology, metric_dimension, target_health
 
 if TYPE_CHECKING:
     from phases.shared.sections import Gates, StepContext
-
-_ALARM_BATCH = 100
 
 
 class Result(StrEnum):
@@ -209,15 +208,10 @@ def gate_alarm_names(ctx: StepContext, topo: Topology) -> list[str]:
 
 
 def read_alarms(ctx: StepContext, names: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
-    """(alarms found, names not found)."""
-    found: list[dict[str, Any]] = []
-    for start in range(0, len(names), _ALARM_BATCH):
-        batch = list(names[start : start + _ALARM_BATCH])
-        answer = ctx.aws("cloudwatch").describe_alarms(AlarmNames=batch)
-        found += [dict(a) for a in answer.get("MetricAlarms") or []]
-        found += [dict(a) for a in answer.get("CompositeAlarms") or []]
-    seen = {str(a["AlarmName"]) for a in found}
-    return found, [n for n in names if n not in seen]
+    """(alarms found, names not found); metric and composite alarms alike."""
+    found = alarms_by_name(ctx, names)
+    missing = [n for n in names if n not in found]
+    return [found[n] for n in dict.fromkeys(names) if n in found], missing
 
 
 class GateSet:

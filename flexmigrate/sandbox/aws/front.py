@@ -1,9 +1,9 @@
 """The AWS front: a threaded HTTP server between AWS clients and moto.
 
 Each request is identified (service, operation), counted, possibly throttled, then either
-answered by one of the extensions (EKS, target health, CloudWatch percentiles) or passed to
-moto as it came. Nothing here is global: several fronts can run in one process, each on its
-own port with its own state.
+answered by one of the extensions (EKS, target health, CloudWatch percentiles and composite
+alarms, EC2 client tokens and image reboots) or passed to moto as it came. Nothing here is
+global: several fronts can run in one process, each on its own port with its own state.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request
 
+from flexmigrate.sandbox.aws.alarms import CompositeAlarms
 from flexmigrate.sandbox.aws.config import FrontConfig
 from flexmigrate.sandbox.aws.eks import EksFront
 from flexmigrate.sandbox.aws.health import TargetHealth
+from flexmigrate.sandbox.aws.instances import InstanceCalls
 from flexmigrate.sandbox.aws.ledger import Ledger
 from flexmigrate.sandbox.aws.metrics import Percentiles
 from flexmigrate.sandbox.aws.protocols import error_reply
@@ -58,6 +60,8 @@ class AwsFront:
             self._eks.world, config.faults, config.target_initial, config.target_draining
         )
         self._percentiles = Percentiles(self._upstream)
+        self._composites = CompositeAlarms(self._upstream)
+        self._instances = InstanceCalls(self._upstream)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -106,6 +110,10 @@ class AwsFront:
     def requests(self) -> list[dict[str, Any]]:
         return self._ledger.entries()
 
+    def reboots(self) -> list[dict[str, Any]]:
+        """Instances CreateImage rebooted (see ``instances``)."""
+        return self._instances.reboots()
+
     # serving
 
     def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -137,7 +145,7 @@ class AwsFront:
             reply = self._eks.handle(call, inbound)
             if reply is not None:
                 return reply
-        for extension in (self._health, self._percentiles):
+        for extension in (self._health, self._percentiles, self._composites, self._instances):
             reply = extension.handle(call, inbound)
             if reply is not None:
                 return reply

@@ -169,3 +169,32 @@ def test_ssm_parameters_as_the_secret_source(
     harness.assert_no_secrets(
         list(values.values()), texts=(output, done.stdout, done.stderr), dirs=(tmp_path,)
     )
+
+
+def test_a_composite_alarm_can_be_one_of_the_existing_alarms(
+    app_deploy_shared: Any, runbook_variant: Any, aws_ledger: Any, tmp_path: Path
+) -> None:
+    harness = app_deploy_shared
+    cloudwatch = harness.sandbox.client("cloudwatch")
+    composite = "flexdesk-backend-health"
+    cloudwatch.put_composite_alarm(
+        AlarmName=composite, AlarmRule='ALARM("flexdesk-ec2-5xx") OR ALARM(flexdesk-ec2-latency)'
+    )
+    try:
+        runbook = runbook_variant({"app": {"alarms": {"existing": [composite]}}})
+        ledger = aws_ledger(harness.sandbox)
+        mark = ledger.mark()
+        report = tmp_path / "plan.json"
+        done = harness.cli("plan", "app-deploy", "--report", str(report), runbook=runbook)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert ledger.mutations_since(mark) == []
+        phase = next(p for p in json.loads(report.read_text())["phases"] if p["id"] == "phase-3")
+        alarms = next(c for c in phase["preflight"] if c["id"] == "alarms")
+        assert alarms["status"] == "pass", alarms
+        assert alarms["detail"] == f"using {composite}"
+        planned = next(s for s in phase["steps"] if s["id"] == "alarms")
+        assert [(c["resource"], c["current"]) for c in planned["changes"]] == [
+            (f"alarm {composite}", "present")
+        ]
+    finally:
+        cloudwatch.delete_alarms(AlarmNames=[composite])

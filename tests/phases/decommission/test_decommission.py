@@ -46,6 +46,12 @@ def backups(sb: Sandbox) -> list[dict[str, Any]]:
     return list(ec2.describe_images(Owners=["self"])["Images"])
 
 
+def _phase5(sb: Sandbox) -> dict[str, Any]:
+    state = json.loads((sb.state_dir / "flexdesk-sandbox" / "state.json").read_text())
+    found: dict[str, Any] = next(p for p in state["phases"] if p["id"] == "phase-5")
+    return found
+
+
 def _runbook(tmp_path: Path, **changes: str) -> Path:
     text = SANDBOX_RUNBOOK.read_text()
     for old, new in changes.items():
@@ -75,6 +81,10 @@ def test_backup_deregister_stop_then_rollback(cut_over: Sandbox) -> None:
     assert "served 0 requests" in done.stdout or "no drift" not in done.stdout
     assert instance(sb, instance_id)["State"]["Name"] == "stopped"
     assert instance_id not in registered(sb)
+    # the image is taken of the stopped instance: nothing running on it was rebooted
+    assert sb.status()["instance_reboots"] == []
+    steps = [s["id"] for s in _phase5(sb)["steps"]]
+    assert steps == ["confirm-cutover", "deregister-ec2", "stop-instance", "backup-ami"]
     images = backups(sb)
     assert len(images) == 1
     tags = {t["Key"]: t["Value"] for t in images[0].get("Tags", [])}
@@ -168,3 +178,116 @@ def test_sigkill_after_the_backup_then_resume_makes_one_ami(cut_over: Sandbox) -
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert len(backups(cut_over)) == 1
     assert instance(cut_over, str(cut_over.world["instance_id"]))["State"]["Name"] == "stopped"
+
+
+def test_stop_protection_is_a_preflight_failure_that_says_how_to_lift_it(
+    cut_over: Sandbox, tmp_path: Path
+) -> None:
+    sb = cut_over
+    instance_id = str(sb.world["instance_id"])
+    ec2: Any = sb.client("ec2")
+    ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiStop={"Value": True})
+    lift = f"aws ec2 modify-instance-attribute --instance-id {instance_id} --no-disable-api-stop"
+    for command in ("plan", "run"):
+        report = tmp_path / f"{command}.json"
+        refused = cli(sb, command, "decommission", "--report", str(report))
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        phase = next(p for p in json.loads(report.read_text())["phases"] if p["id"] == "phase-5")
+        check = next(c for c in phase["preflight"] if c["id"] == "stop-protection")
+        assert check["status"] == "fail"
+        assert instance_id in check["detail"] and "stop protection" in check["detail"]
+        assert lift in check["fix"]
+    assert instance(sb, instance_id)["State"]["Name"] == "running"
+    assert registered(sb)[instance_id] == "healthy"
+    assert backups(sb) == []
+    ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiStop={"Value": False})
+    done = cli(sb, "run", "decommission")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert instance(sb, instance_id)["State"]["Name"] == "stopped"
+
+
+def _launched_from(sb: Sandbox, image_id: str) -> list[str]:
+    ec2: Any = sb.client("ec2")
+    reservations = ec2.describe_instances(
+        Filters=[
+            {"Name": "image-id", "Values": [image_id]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]
+    )["Reservations"]
+    return [i["InstanceId"] for r in reservations for i in r["Instances"]]
+
+
+def test_a_rollback_killed_after_its_launch_launches_no_second_replacement(
+    cut_over: Sandbox, tmp_path: Path
+) -> None:
+    sb = cut_over
+    instance_id = str(sb.world["instance_id"])
+    soon = _runbook(
+        tmp_path, **{"terminate: false": "terminate: true", "retention: 7d": "retention: 1s"}
+    )
+    done = cli(sb, "--yes", "run", "decommission", runbook=soon)
+    if done.returncode == 1 and "retention period" in done.stderr:
+        time.sleep(1.2)
+        done = cli(sb, "--yes", "resume", runbook=soon)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert instance(sb, instance_id)["State"]["Name"] == "terminated"
+    image_id = backups(sb)[0]["ImageId"]
+
+    # killed while waiting for the replacement it has just launched
+    killed = cli(
+        sb,
+        "--yes",
+        "rollback",
+        "decommission",
+        runbook=soon,
+        env={"FLEXMIGRATE_FAILPOINT": "wait:phase-5/terminate-instance"},
+    )
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    launched = _launched_from(sb, image_id)
+    assert len(launched) == 1
+    # DescribeInstances is eventually consistent: right after a launch, a filter may not
+    # match the new instance yet — as if its tag were not there
+    ec2: Any = sb.client("ec2")
+    ec2.delete_tags(Resources=launched, Tags=[{"Key": "flexmigrate.io/replaces"}])
+
+    undone = cli(sb, "--yes", "rollback", "decommission", runbook=soon)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert _launched_from(sb, image_id) == launched
+    assert registered(sb)[launched[0]] == "healthy"
+
+
+def test_a_phase_5_begun_in_the_old_order_resumes_in_the_new_one(cut_over: Sandbox) -> None:
+    """An older flexmigrate took the AMI before deregistering and stopping (rebooting the
+    running instance to do so). Its half-done phase resumes: the completed backup is kept,
+    deregister and stop follow, and no second image is made."""
+    sb = cut_over
+    instance_id = str(sb.world["instance_id"])
+    killed = cli(
+        sb, "run", "decommission", env={"FLEXMIGRATE_FAILPOINT": "applied:phase-5/confirm-cutover"}
+    )
+    assert killed.returncode == -9
+    ec2: Any = sb.client("ec2")
+    name = f"flexdesk-sandbox-{instance_id}-backup"
+    image_id = ec2.create_image(InstanceId=instance_id, Name=name)["ImageId"]
+    path = sb.state_dir / "flexdesk-sandbox" / "state.json"
+    state = json.loads(path.read_text())
+    phase = next(p for p in state["phases"] if p["id"] == "phase-5")
+    steps = {s["id"]: s for s in phase["steps"]}
+    hold = dict(steps["confirm-cutover"], status="completed", attempts=1)
+    hold["finished_at"] = hold["started_at"]
+    backup = dict(hold, id="backup-ami", outputs={"image_id": image_id, "image_name": name})
+    pending = [
+        {**steps[step], "status": "pending", "attempts": 0, "started_at": None, "outputs": {}}
+        for step in ("deregister-ec2", "stop-instance")
+    ]
+    phase["steps"] = [hold, backup, *pending]  # the old order, backup done
+    path.write_text(json.dumps(state))
+
+    resumed = cli(sb, "resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert instance(sb, instance_id)["State"]["Name"] == "stopped"
+    assert instance_id not in registered(sb)
+    assert [i["ImageId"] for i in backups(sb)] == [image_id]
+    after = {s["id"]: s for s in _phase5(sb)["steps"]}
+    assert after["backup-ami"]["attempts"] == 1
+    assert all(s["status"] == "completed" for s in after.values())

@@ -1,4 +1,6 @@
-"""The steps of decommission. See ``phases/decommission.py`` for the whole story."""
+"""The instance's own steps: out of the EC2 target group, stopped, and — only when asked, after
+the retention period — terminated; each undone by registering, starting, or launching a
+replacement from the backup AMI."""
 
 from __future__ import annotations
 
@@ -12,157 +14,6 @@ from flexmigrate.errors import Paused, StepFailed
 from flexmigrate.ownership import aws_tag_list, owned
 from phases.decommission import reads
 from phases.shared.sections import StepContext
-
-
-def _phase4_finished(ctx: StepContext) -> dt.datetime | None:
-    state = ctx.session.state.find_phase("phase-4")
-    return reads.parse_time(state.finished_at) if state else None
-
-
-class HoldAtFull(Step):
-    """EKS must have carried all traffic for the bake time, and EC2 must have served none."""
-
-    id = "confirm-cutover"
-    title = "EKS has served 100 % for the bake time; the EC2 target group served nothing"
-    reversible = True
-
-    def plan(self, ctx: StepContext) -> Sequence[Change]:
-        bake = format_duration(ctx.runbook.decommission.bake)
-        return [Change(Action.WAIT, "traffic on EKS", "", f"100 % held for {bake}, EC2 idle")]
-
-    def apply(self, ctx: StepContext) -> None:
-        finished = _phase4_finished(ctx)
-        if finished is None:
-            raise StepFailed("phase-4 has not finished: EKS does not carry all traffic yet")
-        ready_at = finished + dt.timedelta(seconds=ctx.runbook.decommission.bake)
-        instance = reads.the_instance(ctx)
-        ctx.record(instance_id=instance["InstanceId"], bake_from=reads.iso(finished))
-
-        waiting = (ready_at - reads.utcnow()).total_seconds()
-        if waiting > 0:  # told to whoever listens (notify: decommission-waiting)
-            ctx.journal(
-                "decommission_waiting",
-                ready_at=reads.iso(ready_at),
-                left=format_duration(waiting),
-            )
-
-        def baked() -> tuple[bool, str]:
-            left = (ready_at - reads.utcnow()).total_seconds()
-            return left <= 0, f"{format_duration(max(left, 0))} of the bake left"
-
-        ctx.wait(
-            "EKS holding 100 % for the bake time",
-            baked,
-            timeout=ctx.runbook.decommission.bake + 60,
-            interval=min(5.0, max(0.2, ctx.runbook.decommission.bake / 10)),
-        )
-        self._check_idle(ctx, finished)
-
-    def _check_idle(self, ctx: StepContext, since: dt.datetime) -> None:
-        ec2, eks = reads.eks_share(ctx)
-        if eks != 100:
-            raise StepFailed(
-                f"the listener sends {ec2} % to EC2 and {eks} % to EKS; decommission needs 100 % "
-                "on EKS",
-                hint="finish phase-4 (`flexmigrate run traffic-shift`), or find who changed the "
-                "listener (`flexmigrate status --live`)",
-            )
-        served = reads.ec2_requests(ctx, since, reads.utcnow())
-        if served > 0:
-            raise StepFailed(
-                f"the EC2 target group served {int(served)} requests since EKS took all traffic "
-                f"({reads.iso(since)}); something still reaches it",
-                hint="look for clients of the target group outside the listener (other rules, "
-                "other load balancers) before the instance is stopped",
-            )
-        ctx.note(f"EC2 target group served 0 requests since {reads.iso(since)}; EKS at 100 %")
-
-    def verify(self, ctx: StepContext) -> Sequence[str]:
-        return []
-
-    def rollback(self, ctx: StepContext) -> None:
-        return None
-
-
-class BackupImage(Step):
-    """An AMI of the instance, so everything after it can be undone, even a terminate."""
-
-    id = "backup-ami"
-    title = "AMI backup of the EC2 instance"
-    reversible = True
-
-    def _name(self, instance_id: str, ctx: StepContext) -> str:
-        return f"{ctx.runbook.name}-{instance_id}-backup"
-
-    def _find(self, ctx: StepContext, name: str) -> dict[str, Any] | None:
-        images = ctx.aws("ec2").describe_images(
-            Owners=["self"], Filters=[{"Name": "name", "Values": [name]}]
-        )["Images"]
-        return dict(images[0]) if images else None
-
-    def plan(self, ctx: StepContext) -> Sequence[Change]:
-        instance = reads.the_instance(ctx)
-        name = self._name(instance["InstanceId"], ctx)
-        found = self._find(ctx, name)
-        if found:
-            return [Change(Action.NOOP, f"AMI {name}", found["State"], "available")]
-        return [
-            Change(Action.CREATE, f"AMI {name}", "absent", f"image of {instance['InstanceId']}")
-        ]
-
-    def apply(self, ctx: StepContext) -> None:
-        instance = reads.the_instance(ctx)
-        instance_id = instance["InstanceId"]
-        name = self._name(instance_id, ctx)
-        image = self._find(ctx, name)
-        if image is None:
-            tags = aws_tag_list(ctx.tags(**{"flexmigrate.io/backup-of": instance_id}))
-            image_id = ctx.aws("ec2").create_image(
-                InstanceId=instance_id,
-                Name=name,
-                Description=f"flexmigrate backup of {instance_id} before decommission",
-                TagSpecifications=[{"ResourceType": "image", "Tags": tags}],
-            )["ImageId"]
-        else:
-            image_id = image["ImageId"]
-        ctx.record(image_id=image_id, image_name=name)
-
-        def available() -> tuple[bool, str]:
-            found = self._find(ctx, name)
-            state = found["State"] if found else "absent"
-            if state == "failed":
-                raise StepFailed(
-                    f"AMI {image_id} failed: {found.get('StateReason') if found else ''}"
-                )
-            return state == "available", state
-
-        ctx.wait(f"AMI {image_id}", available, timeout=3600, interval=2)
-        # The snapshots are tagged once they exist (not in CreateImage itself: the same tags,
-        # and a retried step tags them again harmlessly).
-        found = self._find(ctx, name) or {}
-        snapshots = [
-            m["Ebs"]["SnapshotId"]
-            for m in found.get("BlockDeviceMappings", [])
-            if m.get("Ebs", {}).get("SnapshotId")
-        ]
-        if snapshots:
-            tags = aws_tag_list(ctx.tags(**{"flexmigrate.io/backup-of": instance_id}))
-            ctx.aws("ec2").create_tags(Resources=snapshots, Tags=tags)
-
-    def verify(self, ctx: StepContext) -> Sequence[str]:
-        image_id = ctx.outputs.get("image_id")
-        if not image_id:
-            return ["no AMI recorded"]
-        images = ctx.aws("ec2").describe_images(ImageIds=[image_id])["Images"]
-        return [] if images else [f"AMI {image_id} is gone"]
-
-    def rollback(self, ctx: StepContext) -> None:
-        image_id = ctx.outputs.get("image_id")
-        if image_id:
-            ctx.ui.info(
-                f"keeping the backup AMI {image_id}: it costs little and loses nothing; "
-                "deregister it by hand once the migration is settled"
-            )
 
 
 class Deregister(Step):
@@ -373,6 +224,9 @@ class Terminate(Step):
         replacement = self._replacement(ctx, str(instance_id))
         if replacement is None:
             kwargs: dict[str, Any] = {
+                # Saved before the call: a retry, a resume or a second rollback after a lost
+                # answer gets the instance this launch made instead of launching another.
+                "ClientToken": ctx.token("replacement"),
                 "ImageId": image_id,
                 "InstanceType": ctx.outputs.get("instance_type") or "t3.micro",
                 "MinCount": 1,
