@@ -80,7 +80,7 @@ def cli(
       phase-2 lb-controller       AWS Load Balancer Controller (IRSA, Helm or manifests)
       phase-3 app-deploy          manifests, Secret from AWS, rollout, EKS target group
       phase-4 traffic-shift       weighted ALB cutover 10 → 25 → 50 → 100 % with health gates
-      phase-5 decommission        AMI backup, deregister and stop the EC2 instance
+      phase-5 decommission        deregister and stop the EC2 instance, then an AMI backup
 
     \b
     Start with a rehearsal on this machine, then plan before you run:
