@@ -1,9 +1,11 @@
 """The sandbox process: moto, the AWS front, the Kubernetes API emulator and the traffic
 simulator, in one background process started by ``flexmigrate sandbox up``.
 
-It seeds the world, writes ``env``, ``kubeconfig`` and ``world.json``, then ``sandbox.json``
-last (the sign that it answers), and runs until SIGTERM or a shutdown request on its control
-port. Run it as ``python -m flexmigrate.sandbox.daemon --dir DIR``.
+It seeds the world the runbook (``--runbook``) starts from — in the runbook's account and
+region, named as the runbook names it (``flexmigrate.sandbox.world.spec``) — writes ``env``,
+``kubeconfig`` and ``world.json``, then ``sandbox.json`` last (the sign that it answers), and
+runs until SIGTERM or a shutdown request on its control port. Run it as
+``python -m flexmigrate.sandbox.daemon --dir DIR --runbook FILE``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from flexmigrate.host import write_atomic
-from flexmigrate.sandbox.faults import FaultBoard, parse_specs
-from flexmigrate.sandbox.layout import CLUSTER, CREDENTIALS, REGION, SandboxFiles
+from flexmigrate.sandbox.faults import FaultBoard, Faults, parse_specs
+from flexmigrate.sandbox.layout import CREDENTIALS, SandboxFiles
+from flexmigrate.sandbox.world.spec import (
+    WorldSpec,
+    flexdesk_spec,
+    read_runbook_file,
+    spec_from_runbook,
+)
 
 log = logging.getLogger("flexmigrate.sandbox")
 
@@ -31,6 +39,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--inject", action="append", default=[])
     parser.add_argument("--runbook", default="")
+    parser.add_argument("--state-dir", default="")
     parser.add_argument("--kubernetes-version", default="1.35")
     parser.add_argument("--cluster-seconds", type=float, default=2.0)
     parser.add_argument("--nodegroup-seconds", type=float, default=2.0)
@@ -47,7 +56,12 @@ class Sandbox:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.files = SandboxFiles(args.dir.resolve())
-        self.faults = FaultBoard(parse_specs(args.inject))
+        self.spec = _world_spec(args.runbook)
+        # Metrics are published in the runbook's (rehearsal) gate period unless a fault says
+        # otherwise; the request rate keeps each period's count what production would see.
+        self.faults = FaultBoard(
+            parse_specs(args.inject, Faults(metric_period=self.spec.metric_period))
+        )
         self.stop_requested = threading.Event()
         self.started_at = time.time()
         self._parts: list[Any] = []
@@ -69,9 +83,12 @@ class Sandbox:
         self._parts.append(self.moto)
         host, port = self.moto.get_host_and_port()
         moto_url = f"http://{host}:{port}"
-        session = boto3.session.Session(**_session_credentials(), region_name=REGION)
-        self.world = seed_world(session, moto_url, REGION)
-        private_cidrs = _subnet_cidrs(session, moto_url, self.world.private_subnet_ids.values())
+        region = self.spec.region
+        session = boto3.session.Session(**_session_credentials(), region_name=region)
+        self.world = seed_world(session, moto_url, spec=self.spec)
+        private_cidrs = _subnet_cidrs(
+            session, moto_url, region, self.world.private_subnet_ids.values()
+        )
         self.kube = KubeEmulator(
             EmulatorConfig(
                 cert_dir=self.files.certs,
@@ -80,7 +97,7 @@ class Sandbox:
                 rollout_delay=args.rollout_seconds,
                 progress_deadline_cap=args.progress_deadline,
                 faults=self.faults,
-                target_registrar=FrontTargetRegistrar(session, lambda: self.front.url, REGION),
+                target_registrar=FrontTargetRegistrar(session, lambda: self.front.url, region),
             )
         )
         self.kube.start()
@@ -105,7 +122,13 @@ class Sandbox:
         self.front.start()
         self._parts.append(self.front)
         self.traffic = TrafficSimulator(
-            session, moto_url, REGION, self.faults, interval=args.traffic_interval
+            session,
+            moto_url,
+            region,
+            self.faults,
+            interval=args.traffic_interval,
+            requests_per_second=self.spec.requests_per_second,
+            host=self.spec.domain_name,
         )
         self.traffic.start()
         self._parts.append(self.traffic)
@@ -117,17 +140,21 @@ class Sandbox:
 
     def _write_files(self) -> None:
         files = self.files
+        region = self.spec.region
         env = {
             "AWS_ENDPOINT_URL": self.front.url,
             **CREDENTIALS,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
             "KUBECONFIG": str(files.kubeconfig),
             "FLEXMIGRATE_RUNBOOK": self.args.runbook,
+            "FLEXMIGRATE_STATE_DIR": self.args.state_dir,
         }
         lines = [f"export {k}={_shell_quote(v)}" for k, v in env.items() if v]
         write_atomic(files.env, ("\n".join(lines) + "\n").encode())
-        write_atomic(files.kubeconfig, _kubeconfig(self.kube.url, self.kube.ca_pem, env).encode())
+        write_atomic(
+            files.kubeconfig, _kubeconfig(self.spec, self.kube.url, self.kube.ca_pem, env).encode()
+        )
         write_atomic(files.world, json.dumps(self.world.as_dict(), indent=2).encode())
         runtime = {
             "pid": os.getpid(),
@@ -168,8 +195,16 @@ def _session_credentials() -> dict[str, str]:
     }
 
 
-def _subnet_cidrs(session: Any, moto_url: str, subnet_ids: Any) -> list[str]:
-    ec2 = session.client("ec2", endpoint_url=moto_url, region_name=REGION)
+def _world_spec(runbook: str) -> WorldSpec:
+    """The world of ``runbook`` (the shipped Flexdesk runbook's when none is given)."""
+    if not runbook:
+        return flexdesk_spec()
+    path = Path(runbook)
+    return spec_from_runbook(read_runbook_file(path), str(path))
+
+
+def _subnet_cidrs(session: Any, moto_url: str, region: str, subnet_ids: Any) -> list[str]:
+    ec2 = session.client("ec2", endpoint_url=moto_url, region_name=region)
     subnets = ec2.describe_subnets(SubnetIds=sorted(subnet_ids))["Subnets"]
     return [s["CidrBlock"] for s in sorted(subnets, key=lambda s: s["AvailabilityZone"])]
 
@@ -180,15 +215,16 @@ def _shell_quote(value: str) -> str:
     return shlex.quote(value)
 
 
-def _kubeconfig(server: str, ca_pem: bytes, env: dict[str, str]) -> str:
+def _kubeconfig(spec: WorldSpec, server: str, ca_pem: bytes, env: dict[str, str]) -> str:
     """A kubeconfig that reaches the emulator the EKS way: an exec entry that makes a fresh
     token with flexmigrate itself (no AWS CLI needed), with the sandbox's AWS settings."""
     from flexmigrate.clients.eks_token import exec_user, kubeconfig
 
     keys = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
-    user = exec_user(CLUSTER, REGION, env={k: env[k] for k in keys})
+    cluster = spec.cluster_name
+    user = exec_user(cluster, spec.region, env={k: env[k] for k in keys})
     ca = base64.b64encode(ca_pem).decode()
-    document = kubeconfig(CLUSTER, server, ca, user, context=f"sandbox-{CLUSTER}")
+    document = kubeconfig(cluster, server, ca, user, context=f"sandbox-{cluster}")
     return json.dumps(document, indent=2) + "\n"
 
 
@@ -229,8 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    _offer_managed_policies()
     sandbox = Sandbox(args)
+    # moto answers every request as this account (it reads the variable per request).
+    os.environ["MOTO_ACCOUNT_ID"] = sandbox.spec.account_id
+    _offer_managed_policies()
     signal.signal(signal.SIGTERM, lambda *_: sandbox.stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: sandbox.stop_requested.set())
     try:
