@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flexmigrate.host import write_atomic
 from flexmigrate.sandbox.faults import FaultBoard, Faults, parse_specs
@@ -30,6 +30,9 @@ from flexmigrate.sandbox.world.spec import (
     read_runbook_file,
     spec_from_runbook,
 )
+
+if TYPE_CHECKING:
+    from flexmigrate.sandbox.chartrepo import ChartRepoProxy
 
 log = logging.getLogger("flexmigrate.sandbox")
 
@@ -65,6 +68,7 @@ class Sandbox:
         self.stop_requested = threading.Event()
         self.started_at = time.time()
         self._parts: list[Any] = []
+        self.charts: ChartRepoProxy | None = None
 
     def start(self) -> None:
         import boto3
@@ -132,6 +136,10 @@ class Sandbox:
         )
         self.traffic.start()
         self._parts.append(self.traffic)
+        self.charts = _chart_repository(args.runbook, self.files.certs)
+        if self.charts is not None:
+            self.charts.start()
+            self._parts.append(self.charts)
         self.control = ControlServer(self)
         self.control.start()
         self._parts.append(self.control)
@@ -149,6 +157,7 @@ class Sandbox:
             "KUBECONFIG": str(files.kubeconfig),
             "FLEXMIGRATE_RUNBOOK": self.args.runbook,
             "FLEXMIGRATE_STATE_DIR": self.args.state_dir,
+            **self._proxy_env(),
         }
         lines = [f"export {k}={_shell_quote(v)}" for k, v in env.items() if v]
         write_atomic(files.env, ("\n".join(lines) + "\n").encode())
@@ -158,6 +167,8 @@ class Sandbox:
         write_atomic(files.world, json.dumps(self.world.as_dict(), indent=2).encode())
         runtime = {
             "pid": os.getpid(),
+            "chart_repository": self.charts.repo.url if self.charts is not None else None,
+            "chart_proxy": self.charts.url if self.charts is not None else None,
             "started_at": self.started_at,
             "dir": str(files.root),
             "aws_endpoint": self.front.url,
@@ -166,6 +177,24 @@ class Sandbox:
             "control": self.control.url,
         }
         write_atomic(files.runtime, json.dumps(runtime, indent=2).encode())
+
+    def _proxy_env(self) -> dict[str, str]:
+        """helm reaches the runbook's chart repository through the sandbox's proxy (which
+        refuses every other host) and trusts the sandbox's CA beside the system's; the AWS
+        front and the emulator, on loopback, are reached directly."""
+        if self.charts is None:
+            return {}
+        from flexmigrate.sandbox.tls import trust_bundle
+
+        proxy = self.charts.url
+        scheme = "HTTPS" if self.charts.repo.scheme == "https" else "HTTP"
+        return {
+            f"{scheme}_PROXY": proxy,
+            f"{scheme.lower()}_proxy": proxy,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "SSL_CERT_FILE": str(trust_bundle(self.files.certs)),
+        }
 
     def status(self) -> dict[str, Any]:
         stats = self.front.stats() if hasattr(self.front, "stats") else {}
@@ -201,6 +230,20 @@ def _world_spec(runbook: str) -> WorldSpec:
         return flexdesk_spec()
     path = Path(runbook)
     return spec_from_runbook(read_runbook_file(path), str(path))
+
+
+def _chart_repository(runbook: str, cert_dir: Path) -> ChartRepoProxy | None:
+    """The proxy serving the chart repository the runbook's Helm install names, or None."""
+    from flexmigrate.sandbox.chartrepo import ChartRepoProxy, repo_of_runbook
+
+    if runbook:
+        data = read_runbook_file(Path(runbook))
+    else:
+        from flexmigrate.runbook.locate import shipped_runbooks_dir
+
+        data = read_runbook_file(shipped_runbooks_dir() / "flexdesk-production.yaml")
+    repo = repo_of_runbook(data)
+    return ChartRepoProxy(repo, cert_dir) if repo is not None else None
 
 
 def _subnet_cidrs(session: Any, moto_url: str, region: str, subnet_ids: Any) -> list[str]:
