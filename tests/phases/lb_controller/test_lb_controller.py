@@ -193,4 +193,5 @@ def test_helm_way_needs_helm_on_path(
     checks = {c["id"]: c for c in json.loads(refused.stdout)["phases"][0]["preflight"]}
     assert checks["install-source"]["status"] == "fail"
     assert "helm" in checks["install-source"]["detail"]
+    assert "https://helm.sh/docs/intro/install/" in checks["install-source"]["fix"]
     assert ledger.mutations_since(mark) == []
