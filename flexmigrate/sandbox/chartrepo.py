@@ -78,7 +78,8 @@ def repo_of_runbook(data: dict[str, Any]) -> ChartRepo | None:
 
 def package_chart(source: Path, name: str, version: str | None) -> tuple[str, bytes]:
     """``source`` as ``helm package`` makes it: a gzipped tar of ``NAME/…`` with Chart.yaml's
-    name and version (and the app version, when the version is pinned) set; (version, bytes).
+    name and version set (the pinned version, which becomes the app version too; unpinned: the
+    stand-in's app version); (version, bytes).
     Deterministic: files sorted, fixed times and owners."""
     from ruamel.yaml import YAML
 
@@ -89,6 +90,8 @@ def package_chart(source: Path, name: str, version: str | None) -> tuple[str, by
     if version is not None:
         meta["version"] = version
         meta["appVersion"] = f"v{version.lstrip('v')}"
+    else:  # a release version (helm skips pre-releases such as "-local" unless --devel)
+        meta["version"] = str(meta.get("appVersion") or "0.1.0").lstrip("v")
     chart_yaml = io.StringIO()
     yaml.dump(meta, chart_yaml)
     buffer = io.BytesIO()
