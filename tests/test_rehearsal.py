@@ -34,8 +34,7 @@ def _client(env: dict[str, str], service: str) -> Any:
 def test_rehearse_migrates_the_whole_world_and_leaks_no_secret(tmp_path: Path) -> None:
     report = tmp_path / "rehearsal.json"
     done = run_cli(
-        # The shipped Flexdesk runbook installs the controller with Helm from its chart
-        # repository, which the sandbox does not serve yet: its manifests-install twin.
+        # The manifests-install twin of the shipped runbook (its Helm way: the test below).
         ["--runbook", str(SANDBOX_RUNBOOK), "rehearse", "--keep", "--report", str(report)],
         env={"TMPDIR": str(tmp_path)},
         cwd=tmp_path,
@@ -163,7 +162,7 @@ def test_the_production_runbook_rehearses_with_helm_from_its_chart_repository(
         sandbox_env = {**os.environ, **manage.environment(sandbox), "HOME": env["HOME"]}
         listed = subprocess.run(
             ["helm", "list", "-n", "kube-system", "-o", "json"],
-            env={**sandbox_env, "PATH": env["PATH"]},
+            env={**sandbox_env, "PATH": env["PATH"]},  # helm from the virtualenv
             capture_output=True,
             text=True,
             timeout=60,

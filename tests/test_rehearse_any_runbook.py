@@ -1,11 +1,13 @@
 """`flexmigrate --runbook PATH rehearse` for a backend that is not Flexdesk: another account,
-region, names, ports, health path, secret keys (in SSM), node groups, schedule and production
-timings. The sandbox must build that runbook's world, compress only its time, and leave the
-world migrated as a user would read it back with boto3 and kubectl."""
+region, names, ports, health path, secret keys (in SSM), node groups, schedule, production
+timings and a Helm install from its own chart repository (served by the sandbox). The sandbox
+must build that runbook's world, compress only its time, and leave the world migrated as a user
+would read it back with boto3, kubectl and helm."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -74,9 +76,9 @@ def _runbook(directory: Path) -> Path:
             "waits": {"cluster": "40m", "node_groups": "40m", "addons": "20m", "poll": "30s"},
         },
         "lb_controller": {
-            # helm's chart repository is not served by the sandbox yet: the manifests install
-            "install": "manifests",
-            "manifests": str(REPO / "runbooks" / "lb-controller" / "sandbox"),
+            # Helm from the team's own chart mirror, pinned: the sandbox serves that address
+            "install": "helm",
+            "chart": {"repo": "https://charts.ledger.example/eks/", "version": "1.13.4"},
             "timeout": "15m",
         },
         "app": {
@@ -153,6 +155,7 @@ def test_another_apps_production_runbook_rehearses_to_the_end(tmp_path: Path) ->
     runbook = _runbook(tmp_path)
     sandbox = tmp_path / "sb"
     report = tmp_path / "rehearsal.json"
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])  # helm
     done = run_cli(
         [
             "--runbook",
@@ -164,7 +167,11 @@ def test_another_apps_production_runbook_rehearses_to_the_end(tmp_path: Path) ->
             "--report",
             str(report),
         ],
-        env={"TMPDIR": str(tmp_path)},
+        env={
+            "TMPDIR": str(tmp_path),
+            "HOME": str(tmp_path / "home"),  # helm's and kubectl's caches
+            "PATH": path,
+        },
         cwd=tmp_path,
         timeout=600,
     )
@@ -193,6 +200,17 @@ def test_another_apps_production_runbook_rehearses_to_the_end(tmp_path: Path) ->
         ]
 
         env = manage.environment(sandbox)
+        listed = subprocess.run(
+            ["helm", "list", "-n", "kube-system", "-o", "json"],
+            env={**os.environ, **env, "HOME": str(tmp_path / "home"), "PATH": path},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert [(r["chart"], r["status"]) for r in json.loads(listed.stdout)] == [
+            ("aws-load-balancer-controller-1.13.4", "deployed")
+        ]
         assert env["FLEXMIGRATE_RUNBOOK"] == str(sandbox.resolve() / "runbook.yaml")
         assert env["FLEXMIGRATE_STATE_DIR"] == str(sandbox.resolve() / "state")
         assert _client(env, "sts").get_caller_identity()["Account"] == ACCOUNT
