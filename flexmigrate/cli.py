@@ -72,7 +72,7 @@ def cli(
     verbose: int,
     no_color: bool,
 ) -> None:
-    """Move the Flexdesk backend from EC2 onto Amazon EKS in five resumable phases.
+    """Move a backend from one EC2 instance behind an ALB onto Amazon EKS, in five resumable phases.
 
     \b
     Phases (each: preflight checks, checkpointed steps, a dry-run plan, a rollback):
@@ -84,8 +84,8 @@ def cli(
 
     \b
     Start with a rehearsal on this machine, then plan before you run:
-      flexmigrate rehearse
-      flexmigrate --runbook runbooks/flexdesk-production.yaml plan all --report plan.html
+      flexmigrate --runbook my-runbook.yaml rehearse
+      flexmigrate --runbook my-runbook.yaml plan all --report plan.html
       flexmigrate run cluster-foundation
       flexmigrate resume            # after a failure or Ctrl-C
       flexmigrate rollback          # undo the latest phase, newest step first

@@ -40,9 +40,11 @@ Fault SPECs:
 def sandbox() -> None:
     """A local rehearsal environment: AWS (moto behind a front) and a Kubernetes API.
 
-    It holds Flexdesk's current infrastructure (VPC, EC2 instance, ALB, alarms, secret,
-    DNS) in af-south-1, serves the EKS cluster the migration creates, and simulates
-    traffic and metrics. flexmigrate reaches it exactly as it reaches AWS.
+    It holds the infrastructure the runbook (--runbook; the shipped Flexdesk example
+    without it) starts from — VPC, EC2 instance, ALB, alarms, secret — in the runbook's
+    account and region, serves the EKS cluster the migration creates, and simulates traffic
+    and metrics. flexmigrate reaches it exactly as it reaches AWS; `source DIR/env` points
+    flexmigrate at the runbook's rehearsal-speed copy and a state directory inside DIR.
     """
 
 
@@ -91,16 +93,20 @@ def sandbox_inject(opts: Options, directory: Path, spec: tuple[str, ...], clear:
 
 @click.command(epilog=_INJECT_HELP)
 @click.option("--inject", multiple=True, metavar="SPEC", help="A fault to rehearse (repeatable).")
-@click.option("--keep", is_flag=True, help="Keep the sandbox running afterwards.")
+@click.option("--keep", is_flag=True, help="Keep the sandbox running afterwards, in --dir.")
+@_DIR_OPTION
 @report_option
 @click.pass_obj
-def rehearse(opts: Options, inject: tuple[str, ...], keep: bool, report: Path | None) -> int:
-    """Run the whole migration against a fresh local sandbox, then tear it down.
+def rehearse(
+    opts: Options, inject: tuple[str, ...], keep: bool, directory: Path, report: Path | None
+) -> int:
+    """Run the whole migration against a fresh sandbox built from the runbook.
 
-    Every phase runs in order with the shipped sandbox runbook (or --runbook), exactly as it
-    would against AWS. Same exit codes as `run`: rehearse a breach with
-    `--inject eks-5xx=0.2@25` and expect exit 4 with traffic back on EC2.
+    The runbook (--runbook; the shipped Flexdesk example without it) runs as it is, every
+    phase in order, with only its time compressed: the table of what changed is shown first.
+    Same exit codes as `run`: rehearse a breach with `--inject eks-5xx=0.2@25` and expect
+    exit 4 with traffic back on EC2.
     """
     from flexmigrate.commands import rehearse as commands
 
-    return commands.rehearse(opts, inject, keep, report)
+    return commands.rehearse(opts, inject, keep, report, directory)

@@ -1,11 +1,16 @@
 """`flexmigrate rehearse`, the README's main job: all five phases against a fresh sandbox, as a
 user runs it. It must complete, leave the world migrated, and keep every secret value out of
-the state, the report and the output."""
+the state, the report and the output. The shipped production runbook rehearses as it is: its
+Helm install reaches the chart repository it names, which the sandbox serves on this machine,
+and its own state directory is never touched."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +18,7 @@ import boto3
 
 from flexmigrate.ownership import PHASE_KEY, tag_dict
 from flexmigrate.sandbox import manage
-from tests.conftest import run_cli
+from tests.conftest import REPO, SANDBOX_RUNBOOK, run_cli
 
 
 def _client(env: dict[str, str], service: str) -> Any:
@@ -29,7 +34,8 @@ def _client(env: dict[str, str], service: str) -> Any:
 def test_rehearse_migrates_the_whole_world_and_leaks_no_secret(tmp_path: Path) -> None:
     report = tmp_path / "rehearsal.json"
     done = run_cli(
-        ["rehearse", "--keep", "--report", str(report)],
+        # The manifests-install twin of the shipped runbook (its Helm way: the test below).
+        ["--runbook", str(SANDBOX_RUNBOOK), "rehearse", "--keep", "--report", str(report)],
         env={"TMPDIR": str(tmp_path)},
         cwd=tmp_path,
         timeout=400,
@@ -80,7 +86,7 @@ def test_rehearse_migrates_the_whole_world_and_leaks_no_secret(tmp_path: Path) -
 
     forms = list(values.values()) + [base64.b64encode(v.encode()).decode() for v in values.values()]
     forms.append(values["DB_CONNECTION_STRING"].split("://", 1)[1].split("@", 1)[0].split(":")[1])
-    state_dir = sandbox.parent / "state"
+    state_dir = sandbox / "state"  # inside the sandbox directory, never the runbook's own
     assert (state_dir / "flexdesk-sandbox" / "state.json").exists()
     texts = [done.stdout, done.stderr, report.read_text()]
     texts += [p.read_bytes().decode(errors="replace") for p in state_dir.rglob("*") if p.is_file()]
@@ -92,7 +98,10 @@ def test_rehearse_migrates_the_whole_world_and_leaks_no_secret(tmp_path: Path) -
 def test_rehearsing_a_bad_cutover_exits_4_with_traffic_back_on_ec2(tmp_path: Path) -> None:
     report = tmp_path / "rehearsal.json"
     done = run_cli(
-        ["rehearse", "--inject", "eks-5xx=0.2@25", "--keep", "--report", str(report)],
+        [
+            *("--runbook", str(SANDBOX_RUNBOOK), "rehearse"),
+            *("--inject", "eks-5xx=0.2@25", "--keep", "--report", str(report)),
+        ],
         env={"TMPDIR": str(tmp_path)},
         cwd=tmp_path,
         timeout=400,
@@ -119,5 +128,54 @@ def test_rehearsing_a_bad_cutover_exits_4_with_traffic_back_on_ec2(tmp_path: Pat
         assert instance["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
         statuses = {p["id"]: p["status"] for p in document["phases"]}
         assert statuses["phase-4"] == "failed" and "phase-5" not in statuses
+    finally:
+        manage.down(sandbox)
+
+
+def test_the_production_runbook_rehearses_with_helm_from_its_chart_repository(
+    tmp_path: Path,
+) -> None:
+    """No internet needed: helm (the real binary, on PATH from the virtualenv) installs the
+    pinned chart from ``https://aws.github.io/eks-charts`` as the sandbox serves it."""
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        "TMPDIR": str(tmp_path),
+        "HOME": str(tmp_path / "home"),  # helm's and kubectl's caches
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+    }
+    sandbox = tmp_path / "sandbox"
+    done = run_cli(
+        [
+            *("--runbook", str(REPO / "runbooks" / "flexdesk-production.yaml"), "rehearse"),
+            *("--keep", "--dir", str(sandbox)),
+        ],
+        env=env,
+        cwd=tmp_path,
+        timeout=400,
+    )
+    try:
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        for row in ("traffic.bake 5m → 5s", "decommission.bake 1d → 5s", "cluster.waits.poll"):
+            assert row in output
+        # the release is the runbook's pinned chart, fetched from its repository's address
+        sandbox_env = {**os.environ, **manage.environment(sandbox), "HOME": env["HOME"]}
+        listed = subprocess.run(
+            ["helm", "list", "-n", "kube-system", "-o", "json"],
+            env={**sandbox_env, "PATH": env["PATH"]},  # helm from the virtualenv
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        (release,) = json.loads(listed.stdout)
+        assert release["chart"] == "aws-load-balancer-controller-3.2.2"
+        assert release["status"] == "deployed"
+        log = (sandbox / "logs" / "sandbox.log").read_text()
+        assert "GET https://aws.github.io/eks-charts/index.yaml → 200" in log
+        assert "aws-load-balancer-controller-3.2.2.tgz → 200" in log
+        # its state is the sandbox's; the runbook's own state directory was never made
+        assert (sandbox / "state" / "flexdesk-production" / "state.json").is_file()
+        assert not (tmp_path / ".flexmigrate").exists()
     finally:
         manage.down(sandbox)

@@ -1,5 +1,10 @@
-"""rehearse: every registered phase, in order, against a fresh sandbox in a temporary
-directory, with a summary and a report; the sandbox is torn down unless --keep."""
+"""rehearse: every registered phase, in order, against a fresh sandbox built from the runbook,
+at rehearsal speed (only time compressed; see ``rehearsal_copy``), with a summary and a
+report. The sandbox lives in a temporary directory and is torn down, unless --keep: then it
+stays in the sandbox directory (``--dir``, by default ``.flexmigrate/sandbox`` of the working
+directory), where a plain ``flexmigrate sandbox down`` finds it. A rehearsal never reuses a
+running sandbox, and its state lives inside the sandbox's directory, never in the state
+directory of the runbook it rehearses."""
 
 from __future__ import annotations
 
@@ -32,10 +37,42 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def rehearse(opts: Options, injects: tuple[str, ...], keep: bool, report_path: Path | None) -> int:
+def _fresh_directory(keep: bool, directory: Path) -> Path:
+    """Where this rehearsal's sandbox lives: a new temporary directory, or with --keep the
+    sandbox directory, which must not hold a running sandbox (a rehearsal starts fresh)."""
+    import shutil
+
+    from flexmigrate.errors import InvalidInput
+    from flexmigrate.sandbox import manage
+    from flexmigrate.sandbox.layout import SandboxFiles
+
+    if not keep:
+        return Path(tempfile.mkdtemp(prefix="flexmigrate-rehearsal-")) / "sandbox"
+    root = directory.resolve()
+    if manage.running(SandboxFiles(root)) is not None:
+        raise InvalidInput(
+            f"a sandbox is already running in {directory}; a rehearsal starts from a fresh "
+            f"world: stop it with `flexmigrate sandbox down --dir {directory}` or pass --dir"
+        )
+    for leftover in ("state", "world.json", "runbook.yaml", "env", "kubeconfig"):
+        path = root / leftover
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    return root
+
+
+def rehearse(
+    opts: Options,
+    injects: tuple[str, ...],
+    keep: bool,
+    report_path: Path | None,
+    directory: Path = Path(".flexmigrate/sandbox"),
+) -> int:
+    from flexmigrate.commands.rehearsal_copy import show_table, write_copy
     from flexmigrate.commands.sandbox import require_extra
     from flexmigrate.render import report_format
-    from flexmigrate.runbook.locate import shipped_runbooks_dir
 
     require_extra()
     from flexmigrate.sandbox import manage
@@ -43,14 +80,15 @@ def rehearse(opts: Options, injects: tuple[str, ...], keep: bool, report_path: P
     if report_path is not None:
         report_format(report_path)
     ui = make_ui(opts)
-    root = Path(tempfile.mkdtemp(prefix="flexmigrate-rehearsal-"))
-    sandbox_dir = root / "sandbox"
-    runbook = opts.runbook or str(shipped_runbooks_dir() / "sandbox.yaml")
+    sandbox_dir = _fresh_directory(keep, directory)
+    copy = write_copy(opts, sandbox_dir)
+    show_table(ui, copy)
+    state_dir = sandbox_dir / "state"
     started = time.monotonic()
     ui.info(f"starting a fresh sandbox in {sandbox_dir} …")
-    manage.up(sandbox_dir, injects=injects, runbook=runbook)
-    ui.info(f"sandbox up in {time.monotonic() - started:.1f}s; rehearsing with {runbook}")
-    run_opts = replace(opts, runbook=runbook, state_dir=root / "state", yes=True)
+    manage.up(sandbox_dir, injects=injects, runbook=str(copy.path), state_dir=str(state_dir))
+    ui.info(f"sandbox up in {time.monotonic() - started:.1f}s; rehearsing {copy.source}")
+    run_opts = replace(opts, runbook=str(copy.path), state_dir=state_dir, yes=True)
     error: FlexmigrateError | None = None
     try:
         with (
@@ -72,6 +110,10 @@ def rehearse(opts: Options, injects: tuple[str, ...], keep: bool, report_path: P
                         "wall time": f"{time.monotonic() - started:.1f}s",
                         "AWS requests seen by the sandbox": sandbox.get("total", "?"),
                         "sandbox": str(sandbox_dir) if keep else "torn down",
+                        "runbook rehearsed": str(copy.source),
+                        "rehearsal speed": {
+                            row.path: f"{row.before} → {row.after}" for row in copy.rows
+                        },
                     }
                 )
                 _summary(session.ui, report, session.clients.call_counts())
@@ -80,7 +122,7 @@ def rehearse(opts: Options, injects: tuple[str, ...], keep: bool, report_path: P
         if keep:
             ui.info(
                 f"sandbox kept: `source {sandbox_dir / 'env'}`; stop it with "
-                f"`flexmigrate sandbox down --dir {sandbox_dir}`"
+                f"`flexmigrate sandbox down --dir {directory}`"
             )
         else:
             manage.down(sandbox_dir)

@@ -26,19 +26,27 @@ def require_extra() -> None:
         raise InvalidInput(f"the sandbox needs its extra: {extra.INSTALL}") from None
 
 
-def _sandbox_runbook() -> str:
-    from flexmigrate.runbook.locate import shipped_runbooks_dir
-
-    return str(shipped_runbooks_dir() / "sandbox.yaml")
-
-
 def up(opts: Options, directory: Path, injects: tuple[str, ...]) -> int:
     require_extra()
+    from flexmigrate.commands.rehearsal_copy import show_table, write_copy
     from flexmigrate.sandbox import manage
+    from flexmigrate.sandbox.layout import SandboxFiles
 
     ui = make_ui(opts)
     started = time.monotonic()
-    runtime, fresh = manage.up(directory, injects=injects, runbook=_sandbox_runbook())
+    running = manage.running(SandboxFiles(directory.resolve()))
+    if running is None:
+        copy = write_copy(opts, directory.resolve())
+        if not opts.json:
+            show_table(ui, copy)
+        runtime, fresh = manage.up(
+            directory,
+            injects=injects,
+            runbook=str(copy.path),
+            state_dir=str(directory.resolve() / "state"),
+        )
+    else:
+        runtime, fresh = running, False
     root = Path(runtime["dir"])
     if opts.json:
         ui.emit_json({**runtime, "started": fresh})

@@ -1,9 +1,11 @@
 """The sandbox process: moto, the AWS front, the Kubernetes API emulator and the traffic
 simulator, in one background process started by ``flexmigrate sandbox up``.
 
-It seeds the world, writes ``env``, ``kubeconfig`` and ``world.json``, then ``sandbox.json``
-last (the sign that it answers), and runs until SIGTERM or a shutdown request on its control
-port. Run it as ``python -m flexmigrate.sandbox.daemon --dir DIR``.
+It seeds the world the runbook (``--runbook``) starts from — in the runbook's account and
+region, named as the runbook names it (``flexmigrate.sandbox.world.spec``) — writes ``env``,
+``kubeconfig`` and ``world.json``, then ``sandbox.json`` last (the sign that it answers), and
+runs until SIGTERM or a shutdown request on its control port. Run it as
+``python -m flexmigrate.sandbox.daemon --dir DIR --runbook FILE``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,20 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flexmigrate.host import write_atomic
-from flexmigrate.sandbox.faults import FaultBoard, parse_specs
-from flexmigrate.sandbox.layout import CLUSTER, CREDENTIALS, REGION, SandboxFiles
+from flexmigrate.sandbox.faults import FaultBoard, Faults, parse_specs
+from flexmigrate.sandbox.layout import CREDENTIALS, SandboxFiles
+from flexmigrate.sandbox.world.spec import (
+    WorldSpec,
+    flexdesk_spec,
+    read_runbook_file,
+    spec_from_runbook,
+)
+
+if TYPE_CHECKING:
+    from flexmigrate.sandbox.chartrepo import ChartRepoProxy
 
 log = logging.getLogger("flexmigrate.sandbox")
 
@@ -31,6 +42,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--inject", action="append", default=[])
     parser.add_argument("--runbook", default="")
+    parser.add_argument("--state-dir", default="")
     parser.add_argument("--kubernetes-version", default="1.35")
     parser.add_argument("--cluster-seconds", type=float, default=2.0)
     parser.add_argument("--nodegroup-seconds", type=float, default=2.0)
@@ -47,10 +59,16 @@ class Sandbox:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.files = SandboxFiles(args.dir.resolve())
-        self.faults = FaultBoard(parse_specs(args.inject))
+        self.spec = _world_spec(args.runbook)
+        # Metrics are published in the runbook's (rehearsal) gate period unless a fault says
+        # otherwise; the request rate keeps each period's count what production would see.
+        self.faults = FaultBoard(
+            parse_specs(args.inject, Faults(metric_period=self.spec.metric_period))
+        )
         self.stop_requested = threading.Event()
         self.started_at = time.time()
         self._parts: list[Any] = []
+        self.charts: ChartRepoProxy | None = None
 
     def start(self) -> None:
         import boto3
@@ -69,9 +87,12 @@ class Sandbox:
         self._parts.append(self.moto)
         host, port = self.moto.get_host_and_port()
         moto_url = f"http://{host}:{port}"
-        session = boto3.session.Session(**_session_credentials(), region_name=REGION)
-        self.world = seed_world(session, moto_url, REGION)
-        private_cidrs = _subnet_cidrs(session, moto_url, self.world.private_subnet_ids.values())
+        region = self.spec.region
+        session = boto3.session.Session(**_session_credentials(), region_name=region)
+        self.world = seed_world(session, moto_url, spec=self.spec)
+        private_cidrs = _subnet_cidrs(
+            session, moto_url, region, self.world.private_subnet_ids.values()
+        )
         self.kube = KubeEmulator(
             EmulatorConfig(
                 cert_dir=self.files.certs,
@@ -80,7 +101,7 @@ class Sandbox:
                 rollout_delay=args.rollout_seconds,
                 progress_deadline_cap=args.progress_deadline,
                 faults=self.faults,
-                target_registrar=FrontTargetRegistrar(session, lambda: self.front.url, REGION),
+                target_registrar=FrontTargetRegistrar(session, lambda: self.front.url, region),
             )
         )
         self.kube.start()
@@ -105,10 +126,20 @@ class Sandbox:
         self.front.start()
         self._parts.append(self.front)
         self.traffic = TrafficSimulator(
-            session, moto_url, REGION, self.faults, interval=args.traffic_interval
+            session,
+            moto_url,
+            region,
+            self.faults,
+            interval=args.traffic_interval,
+            requests_per_second=self.spec.requests_per_second,
+            host=self.spec.domain_name,
         )
         self.traffic.start()
         self._parts.append(self.traffic)
+        self.charts = _chart_repository(args.runbook, self.files.certs)
+        if self.charts is not None:
+            self.charts.start()
+            self._parts.append(self.charts)
         self.control = ControlServer(self)
         self.control.start()
         self._parts.append(self.control)
@@ -117,20 +148,27 @@ class Sandbox:
 
     def _write_files(self) -> None:
         files = self.files
+        region = self.spec.region
         env = {
             "AWS_ENDPOINT_URL": self.front.url,
             **CREDENTIALS,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
             "KUBECONFIG": str(files.kubeconfig),
             "FLEXMIGRATE_RUNBOOK": self.args.runbook,
+            "FLEXMIGRATE_STATE_DIR": self.args.state_dir,
+            **self._proxy_env(),
         }
         lines = [f"export {k}={_shell_quote(v)}" for k, v in env.items() if v]
         write_atomic(files.env, ("\n".join(lines) + "\n").encode())
-        write_atomic(files.kubeconfig, _kubeconfig(self.kube.url, self.kube.ca_pem, env).encode())
+        write_atomic(
+            files.kubeconfig, _kubeconfig(self.spec, self.kube.url, self.kube.ca_pem, env).encode()
+        )
         write_atomic(files.world, json.dumps(self.world.as_dict(), indent=2).encode())
         runtime = {
             "pid": os.getpid(),
+            "chart_repository": self.charts.repo.url if self.charts is not None else None,
+            "chart_proxy": self.charts.url if self.charts is not None else None,
             "started_at": self.started_at,
             "dir": str(files.root),
             "aws_endpoint": self.front.url,
@@ -139,6 +177,24 @@ class Sandbox:
             "control": self.control.url,
         }
         write_atomic(files.runtime, json.dumps(runtime, indent=2).encode())
+
+    def _proxy_env(self) -> dict[str, str]:
+        """helm reaches the runbook's chart repository through the sandbox's proxy (which
+        refuses every other host) and trusts the sandbox's CA beside the system's; the AWS
+        front and the emulator, on loopback, are reached directly."""
+        if self.charts is None:
+            return {}
+        from flexmigrate.sandbox.tls import trust_bundle
+
+        proxy = self.charts.url
+        scheme = "HTTPS" if self.charts.repo.scheme == "https" else "HTTP"
+        return {
+            f"{scheme}_PROXY": proxy,
+            f"{scheme.lower()}_proxy": proxy,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "SSL_CERT_FILE": str(trust_bundle(self.files.certs)),
+        }
 
     def status(self) -> dict[str, Any]:
         stats = self.front.stats() if hasattr(self.front, "stats") else {}
@@ -169,8 +225,30 @@ def _session_credentials() -> dict[str, str]:
     }
 
 
-def _subnet_cidrs(session: Any, moto_url: str, subnet_ids: Any) -> list[str]:
-    ec2 = session.client("ec2", endpoint_url=moto_url, region_name=REGION)
+def _world_spec(runbook: str) -> WorldSpec:
+    """The world of ``runbook`` (the shipped Flexdesk runbook's when none is given)."""
+    if not runbook:
+        return flexdesk_spec()
+    path = Path(runbook)
+    return spec_from_runbook(read_runbook_file(path), str(path))
+
+
+def _chart_repository(runbook: str, cert_dir: Path) -> ChartRepoProxy | None:
+    """The proxy serving the chart repository the runbook's Helm install names, or None."""
+    from flexmigrate.sandbox.chartrepo import ChartRepoProxy, repo_of_runbook
+
+    if runbook:
+        data = read_runbook_file(Path(runbook))
+    else:
+        from flexmigrate.runbook.locate import shipped_runbooks_dir
+
+        data = read_runbook_file(shipped_runbooks_dir() / "flexdesk-production.yaml")
+    repo = repo_of_runbook(data)
+    return ChartRepoProxy(repo, cert_dir) if repo is not None else None
+
+
+def _subnet_cidrs(session: Any, moto_url: str, region: str, subnet_ids: Any) -> list[str]:
+    ec2 = session.client("ec2", endpoint_url=moto_url, region_name=region)
     subnets = ec2.describe_subnets(SubnetIds=sorted(subnet_ids))["Subnets"]
     return [s["CidrBlock"] for s in sorted(subnets, key=lambda s: s["AvailabilityZone"])]
 
@@ -181,15 +259,16 @@ def _shell_quote(value: str) -> str:
     return shlex.quote(value)
 
 
-def _kubeconfig(server: str, ca_pem: bytes, env: dict[str, str]) -> str:
+def _kubeconfig(spec: WorldSpec, server: str, ca_pem: bytes, env: dict[str, str]) -> str:
     """A kubeconfig that reaches the emulator the EKS way: an exec entry that makes a fresh
     token with flexmigrate itself (no AWS CLI needed), with the sandbox's AWS settings."""
     from flexmigrate.clients.eks_token import exec_user, kubeconfig
 
     keys = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
-    user = exec_user(CLUSTER, REGION, env={k: env[k] for k in keys})
+    cluster = spec.cluster_name
+    user = exec_user(cluster, spec.region, env={k: env[k] for k in keys})
     ca = base64.b64encode(ca_pem).decode()
-    document = kubeconfig(CLUSTER, server, ca, user, context=f"sandbox-{CLUSTER}")
+    document = kubeconfig(cluster, server, ca, user, context=f"sandbox-{cluster}")
     return json.dumps(document, indent=2) + "\n"
 
 
@@ -230,8 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    _offer_managed_policies()
     sandbox = Sandbox(args)
+    # moto answers every request as this account (it reads the variable per request).
+    os.environ["MOTO_ACCOUNT_ID"] = sandbox.spec.account_id
+    _offer_managed_policies()
     signal.signal(signal.SIGTERM, lambda *_: sandbox.stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: sandbox.stop_requested.set())
     try:

@@ -69,6 +69,7 @@ def up(
     *,
     injects: tuple[str, ...] = (),
     runbook: str = "",
+    state_dir: str = "",
     extra_args: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], bool]:
     """Start a sandbox in ``directory``; (runtime, started). A running one is left as is."""
@@ -85,6 +86,8 @@ def up(
     files.logs.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "flexmigrate.sandbox.daemon", "--dir", str(files.root)]
     argv += ["--runbook", runbook]
+    if state_dir:
+        argv += ["--state-dir", state_dir]
     for spec in injects:
         argv += ["--inject", spec]
     argv += list(extra_args)

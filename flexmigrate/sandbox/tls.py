@@ -63,6 +63,52 @@ def ensure_certificates(
     return paths
 
 
+def host_certificate(cert_dir: Path, host: str) -> tuple[Path, Path]:
+    """A certificate for ``host`` (a DNS name the sandbox stands in for, such as a chart
+    repository's), signed by the sandbox's CA; (certificate, key). Made on every call."""
+    ensure_certificates(cert_dir)
+    ca_cert, ca_key = _load_ca(
+        cert_dir / _CA_NAME, cert_dir / _CA_KEY_NAME, dt.datetime.now(dt.UTC)
+    )
+    if ca_cert is None or ca_key is None:
+        raise ValueError(f"the sandbox CA in {cert_dir} cannot be read")
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _make_server_cert(key, ca_cert, ca_key, (host,), dt.datetime.now(dt.UTC), subject=host)
+    safe = "".join(c if c.isalnum() or c in ".-" else "_" for c in host)
+    cert_path, key_path = cert_dir / f"host-{safe}.pem", cert_dir / f"host-{safe}.key"
+    _write(key_path, _key_bytes(key), private=True)
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), private=False)
+    return cert_path, key_path
+
+
+# Where Linux distributions keep the system's trusted CAs, first found wins.
+_SYSTEM_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL
+    "/etc/ssl/ca-bundle.pem",  # openSUSE
+    "/etc/ssl/cert.pem",  # macOS, Alpine
+)
+
+
+def trust_bundle(cert_dir: Path) -> Path:
+    """``DIR/certs/trust.pem``: the system's trusted CAs plus the sandbox CA, for
+    ``SSL_CERT_FILE`` (Go's TLS on Linux and OpenSSL both read it), so tools verify the hosts
+    the sandbox stands in for without an "insecure" flag and still trust everything else."""
+    import ssl
+
+    paths = ensure_certificates(cert_dir)
+    candidates = [ssl.get_default_verify_paths().cafile, *_SYSTEM_BUNDLES]
+    system = b""
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            system = Path(candidate).read_bytes()
+            break
+    bundle = cert_dir / "trust.pem"
+    data = system.rstrip(b"\n") + b"\n" if system else b""
+    _write(bundle, data + paths.ca_pem.read_bytes(), private=False)
+    return bundle
+
+
 def _load_ca(
     ca_path: Path, key_path: Path, now: dt.datetime
 ) -> tuple[x509.Certificate | None, ec.EllipticCurvePrivateKey | None]:
@@ -133,6 +179,8 @@ def _make_server_cert(
     ca_key: ec.EllipticCurvePrivateKey,
     hosts: tuple[str, ...],
     now: dt.datetime,
+    *,
+    subject: str = "kube-apiserver",
 ) -> x509.Certificate:
     names: list[x509.GeneralName] = []
     for host in hosts:
@@ -140,10 +188,9 @@ def _make_server_cert(
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             names.append(x509.DNSName(host))
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
     return (
         x509.CertificateBuilder()
-        .subject_name(subject)
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

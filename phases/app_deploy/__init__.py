@@ -48,6 +48,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from flexmigrate.engine.protocol import Check, Phase, Step
+from phases.shared import rehearsal
 
 if TYPE_CHECKING:
     from phases.shared.sections import MigrationRunbook, StepContext
@@ -105,4 +106,5 @@ PHASE = Phase(
     "TargetGroupBinding, joined to the listener at weight 0",
     notes=_notes,
     sections=_sections,
+    extras={"rehearsal": rehearsal.APP},
 )

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from flexmigrate.engine.protocol import Check, Phase, Step
+from phases.shared import rehearsal
 
 if TYPE_CHECKING:
     from phases.shared.sections import MigrationRunbook
@@ -96,5 +97,5 @@ PHASE = Phase(
     "three managed node groups and the core add-ons.",
     sections=_sections,
     eks_cluster=_cluster,
-    extras={"cost": _cost},
+    extras={"cost": _cost, "rehearsal": rehearsal.CLUSTER},
 )

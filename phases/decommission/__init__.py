@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from flexmigrate.engine.protocol import Check, Phase, Step
+from phases.shared import rehearsal
 
 if TYPE_CHECKING:
     from phases.shared.sections import MigrationRunbook
@@ -74,4 +75,5 @@ PHASE = Phase(
     steps=_steps,
     summary="retire the EC2 instance once EKS has carried all traffic for the bake time",
     sections=_sections,
+    extras={"rehearsal": rehearsal.DECOMMISSION},
 )

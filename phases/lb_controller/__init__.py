@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from flexmigrate.engine.protocol import Check, Phase, Step
+from phases.shared import rehearsal
 
 if TYPE_CHECKING:
     from phases.shared.sections import MigrationRunbook
@@ -69,4 +70,5 @@ PHASE = Phase(
     summary="The AWS Load Balancer Controller running with least-privilege AWS access "
     "(IRSA), serving the alb IngressClass and TargetGroupBindings.",
     sections=_sections,
+    extras={"rehearsal": rehearsal.LB_CONTROLLER},
 )

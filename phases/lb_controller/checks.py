@@ -73,7 +73,9 @@ def _source(ctx: StepContext) -> Outcome:
     except CloudError as exc:
         return failed(
             f"helm cannot run: {exc}",
-            "install helm ≥ 3.13 and put it on PATH (or use lb_controller.install: manifests)",
+            "install helm ≥ 3.13 and put it on PATH (https://helm.sh/docs/intro/install/: "
+            "the official binary, or your package manager's `helm`), or use "
+            "lb_controller.install: manifests",
         )
     version = helm_version(out)
     if version is None or version < MIN_HELM:

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flexmigrate.engine.protocol import Check, Phase, StatusView, Step
+from phases.shared import rehearsal
 
 if TYPE_CHECKING:
     from flexmigrate.state.model import State
@@ -116,5 +117,5 @@ PHASE = Phase(
     sections=_sections,
     status=_status,
     live=_live,
-    extras={"manual-shift": ManualShift()},
+    extras={"manual-shift": ManualShift(), "rehearsal": rehearsal.TRAFFIC},
 )

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "runbooks" / "flexdesk" / "k8s"
 LB_CONTROLLER = REPO / "runbooks" / "lb-controller"
 SANDBOX_SET = LB_CONTROLLER / "sandbox"
-CHART = REPO / "tests" / "charts" / "aws-load-balancer-controller"
+CHART = REPO / "flexmigrate" / "sandbox" / "charts" / "aws-load-balancer-controller"
 
 SECRET_KEYS = {"DB_CONNECTION_STRING", "JWT_SECRET", "REDIS_PASSWORD"}
 VPC_CIDR = "10.0.0.0/16"

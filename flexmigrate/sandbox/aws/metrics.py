@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -111,7 +112,10 @@ def _backend(call: Call) -> Any:
     if models is None:
         return None
     iam = sys.modules.get("moto.iam.models")
-    account = iam.get_account_id_from(call.access_key) if iam is not None else _DEFAULT_ACCOUNT
+    # The sandbox answers as the runbook's account (moto's MOTO_ACCOUNT_ID).
+    account = os.environ.get("MOTO_ACCOUNT_ID") or (
+        iam.get_account_id_from(call.access_key) if iam is not None else _DEFAULT_ACCOUNT
+    )
     backend = models.cloudwatch_backends[account][call.region]
     return backend if backend.metric_data else None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import os
 from urllib.parse import parse_qs, urlsplit
 
 TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 - the token format's fixed prefix, not a secret
@@ -53,4 +54,5 @@ def eks_token_user(token: str, now: dt.datetime | None = None) -> str | None:
     current = now or dt.datetime.now(dt.UTC)
     if issued < current - MAX_AGE or issued > current + _CLOCK_SKEW:
         return None
-    return f"arn:aws:iam::{_ACCOUNT}:user/{access_key}"
+    account = os.environ.get("MOTO_ACCOUNT_ID", _ACCOUNT)  # the sandbox's account
+    return f"arn:aws:iam::{account}:user/{access_key}"

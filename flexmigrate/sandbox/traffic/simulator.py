@@ -102,7 +102,7 @@ class TrafficSimulator:
         region: str,
         faults: FaultBoard,
         interval: float = 1.0,
-        requests_per_second: int = 200,
+        requests_per_second: float = 200,
         seed: int | None = None,
         clock: Callable[[], float] = time.time,
         host: str = DEFAULT_HOST,

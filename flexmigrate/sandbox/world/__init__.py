@@ -1,20 +1,22 @@
-"""Flexdesk's current production infrastructure, recreated in a fresh moto.
+"""The infrastructure a migration starts from, recreated in a fresh moto from its runbook.
 
 The rehearsal is only worth something if flexmigrate meets the world the migration starts
-from: one EC2 instance running Docker Compose behind an ALB in af-south-1, an external
-PostgreSQL and Redis reached through security groups, a Secrets Manager secret, DNS in
-Route 53 — all of it Terraform-managed and tagged so. ``seed_world`` builds that world
-once, on an empty moto, and returns a ``World`` naming every resource, so the sandbox can
-write it down for tests and for ``sandbox status`` without ever holding a secret value.
+from: one EC2 instance running Docker Compose behind an ALB, an external database reached
+through security groups, a secret, DNS in Route 53 — all of it Terraform-managed and tagged
+so, and named as the runbook names it (see ``spec``). ``seed_world`` builds that world once,
+on an empty moto, and returns a ``World`` naming every resource, so the sandbox can write it
+down for tests and for ``sandbox status`` without ever holding a secret value. The shipped
+Flexdesk runbook's world is one case of it (``flexdesk_spec``).
 
 Resources are created in dependency order with plain API calls: the seed runs exactly
-once per moto. One lookup guards that — a moto that already holds the Flexdesk VPC is
+once per moto. One lookup guards that — a moto that already holds the runbook's VPC is
 refused before anything is created, rather than given a second, half-built world.
 
-This package's face is ``World`` and ``seed_world``; each part of the world is seeded by a
-module of its own: ``network`` (VPC, subnets, egress, security groups), ``compute`` (the EC2
-instance), ``edge`` (DNS, certificate, ALB, target group, alarms), ``identity`` (the
-application secret and the admin roles), with the names and tags they share in ``tags``.
+This package's face is ``World``, ``WorldSpec`` and ``seed_world``; each part of the world is
+seeded by a module of its own: ``network`` (VPC, subnets, egress, security groups),
+``compute`` (the EC2 instance), ``edge`` (DNS, certificate, ALB, target group, alarms),
+``identity`` (the application secret and the admin roles), with the tags they share in
+``tags``.
 """
 
 from __future__ import annotations
@@ -25,10 +27,25 @@ from typing import Any
 from flexmigrate.sandbox.world.compute import launch_backend
 from flexmigrate.sandbox.world.edge import seed_edge
 from flexmigrate.sandbox.world.identity import seed_identity
-from flexmigrate.sandbox.world.network import SG_ALB, SG_BACKEND, VPC_NAME, seed_network
-from flexmigrate.sandbox.world.tags import DEFAULT_REGION
+from flexmigrate.sandbox.world.network import seed_network
+from flexmigrate.sandbox.world.spec import (
+    WorldSpec,
+    WorldSpecError,
+    flexdesk_spec,
+    read_runbook_file,
+    spec_from_runbook,
+)
 
-__all__ = ["DEFAULT_REGION", "World", "WorldExistsError", "seed_world"]
+__all__ = [
+    "World",
+    "WorldExistsError",
+    "WorldSpec",
+    "WorldSpecError",
+    "flexdesk_spec",
+    "read_runbook_file",
+    "seed_world",
+    "spec_from_runbook",
+]
 
 
 class WorldExistsError(RuntimeError):
@@ -82,12 +99,19 @@ class World:
         return cls(**values)
 
 
-def seed_world(session: Any, endpoint_url: str, region: str = DEFAULT_REGION) -> World:
-    """Create the whole current-state world on an empty moto reached at ``endpoint_url``.
+def seed_world(
+    session: Any, endpoint_url: str, region: str | None = None, spec: WorldSpec | None = None
+) -> World:
+    """Create the whole current-state world of ``spec`` (the shipped Flexdesk runbook's when
+    not given) on an empty moto reached at ``endpoint_url``.
 
     ``session`` is a ``boto3.Session`` with the sandbox's test credentials; the clients are
     made here because nothing else in the sandbox needs them afterwards.
     """
+    spec = spec or flexdesk_spec()
+    if region is not None and region != spec.region:
+        raise ValueError(f"the runbook's world is in {spec.region}, not {region}")
+    region = spec.region
     clients: dict[str, Any] = {}
 
     def client(service: str) -> Any:
@@ -98,28 +122,35 @@ def seed_world(session: Any, endpoint_url: str, region: str = DEFAULT_REGION) ->
         return clients[service]
 
     account_id: str = client("sts").get_caller_identity()["Account"]
-    existing = client("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [VPC_NAME]}])
+    name = spec.vpc_name
+    existing = client("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])
     if existing["Vpcs"]:
         vpc_id = existing["Vpcs"][0]["VpcId"]
-        raise WorldExistsError(f"{endpoint_url} already holds {VPC_NAME} ({vpc_id}) in {region}")
-    network = seed_network(client("ec2"), region)
+        raise WorldExistsError(f"{endpoint_url} already holds {name} ({vpc_id}) in {region}")
+    network = seed_network(client("ec2"), spec)
     instance_id, image_id = launch_backend(
         client("ec2"),
+        spec,
         subnet_id=network.private_subnet_ids[f"{region}a"],
-        security_group_id=network.security_group_ids[SG_BACKEND],
+        security_group_id=network.security_group_ids[spec.instance_name],
     )
     edge = seed_edge(
         elbv2=client("elbv2"),
         acm=client("acm"),
         cloudwatch=client("cloudwatch"),
         route53=client("route53"),
+        spec=spec,
         vpc_id=network.vpc_id,
         public_subnet_ids=list(network.public_subnet_ids.values()),
-        alb_security_group_id=network.security_group_ids[SG_ALB],
+        alb_security_group_id=network.security_group_ids[spec.alb_name],
         instance_id=instance_id,
     )
     identity = seed_identity(
-        iam=client("iam"), secretsmanager=client("secretsmanager"), account_id=account_id
+        iam=client("iam"),
+        secretsmanager=client("secretsmanager"),
+        ssm=client("ssm"),
+        spec=spec,
+        account_id=account_id,
     )
     return World(
         region=region,

@@ -1,4 +1,4 @@
-"""How traffic reaches Flexdesk today: DNS, certificate, ALB, target group, alarms.
+"""How traffic reaches the app today: DNS, certificate, ALB, target group, alarms.
 
 Phase 4 shifts weight on the HTTPS listener this module creates, so its default action is
 written the way Terraform writes a simple ``forward``: a plain ``TargetGroupArn`` (AWS then
@@ -20,13 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from flexmigrate.sandbox.traffic.series import metric_dimension
-from flexmigrate.sandbox.world.tags import DOMAIN_NAME, ZONE_NAME, tag_list
+from flexmigrate.sandbox.world.spec import WorldSpec
+from flexmigrate.sandbox.world.tags import Tags
 
-ALB_NAME = "flexdesk-alb"
-EC2_TARGET_GROUP = "flexdesk-ec2"
-APP_PORT = 8000
-ALARM_5XX = "flexdesk-ec2-5xx"
-ALARM_LATENCY = "flexdesk-ec2-latency"
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
@@ -53,28 +49,69 @@ def seed_edge(
     acm: Any,
     cloudwatch: Any,
     route53: Any,
+    spec: WorldSpec,
     vpc_id: str,
     public_subnet_ids: list[str],
     alb_security_group_id: str,
     instance_id: str,
 ) -> EdgeIds:
-    """Certificate, ALB with both listeners, the EC2 target group, its alarms, DNS."""
-    certificate_arn = _import_certificate(acm)
+    """The ALB with the runbook's listener (HTTPS:443 with a certificate and an HTTP:80
+    redirect to it; any other port plain HTTP), the EC2 target group, its alarms, DNS."""
+    tags = Tags(spec.project)
+    https = spec.listener_port == 443
+    certificate_arn = _import_certificate(acm, tags, spec.domain_name) if https else ""
     lb = elbv2.create_load_balancer(
-        Name=ALB_NAME,
+        Name=spec.alb_name,
         Subnets=public_subnet_ids,
         SecurityGroups=[alb_security_group_id],
         Scheme="internet-facing",
         Type="application",
         IpAddressType="ipv4",
-        Tags=tag_list(ALB_NAME),
+        Tags=tags.of(spec.alb_name),
     )["LoadBalancers"][0]
     alb_arn: str = lb["LoadBalancerArn"]
     elbv2.modify_load_balancer_attributes(
         LoadBalancerArn=alb_arn,
         Attributes=[{"Key": "deletion_protection.enabled", "Value": "true"}],
     )
-    target_group_arn = _ec2_target_group(elbv2, vpc_id, instance_id)
+    target_group_arn = _ec2_target_group(elbv2, tags, spec, vpc_id, instance_id)
+    forward = [{"Type": "forward", "TargetGroupArn": target_group_arn}]
+    if not https:
+        http_arn = ""
+        https_arn: str = elbv2.create_listener(
+            LoadBalancerArn=alb_arn,
+            Protocol="HTTP",
+            Port=spec.listener_port,
+            DefaultActions=forward,
+            Tags=tags.of(f"{spec.project}-http-{spec.listener_port}"),
+        )["Listeners"][0]["ListenerArn"]
+    else:
+        http_arn, https_arn = _https_listeners(elbv2, tags, spec, alb_arn, certificate_arn, forward)
+    alarms = _ec2_alarms(cloudwatch, tags, spec, alb_arn, target_group_arn)
+    zone_id = _dns(route53, tags, spec, lb["DNSName"], lb["CanonicalHostedZoneId"])
+    return EdgeIds(
+        certificate_arn=certificate_arn,
+        alb_arn=alb_arn,
+        alb_name=spec.alb_name,
+        alb_dns_name=lb["DNSName"],
+        alb_canonical_hosted_zone_id=lb["CanonicalHostedZoneId"],
+        http_listener_arn=http_arn,
+        https_listener_arn=https_arn,
+        ec2_target_group_arn=target_group_arn,
+        alarm_names=alarms,
+        hosted_zone_id=zone_id,
+        domain_name=spec.domain_name,
+    )
+
+
+def _https_listeners(
+    elbv2: Any,
+    tags: Tags,
+    spec: WorldSpec,
+    alb_arn: str,
+    certificate_arn: str,
+    forward: list[dict[str, Any]],
+) -> tuple[str, str]:
     http_arn: str = elbv2.create_listener(
         LoadBalancerArn=alb_arn,
         Protocol="HTTP",
@@ -92,7 +129,7 @@ def seed_edge(
                 },
             }
         ],
-        Tags=tag_list("flexdesk-http"),
+        Tags=tags.of(f"{spec.project}-http"),
     )["Listeners"][0]["ListenerArn"]
     https_arn: str = elbv2.create_listener(
         LoadBalancerArn=alb_arn,
@@ -100,35 +137,20 @@ def seed_edge(
         Port=443,
         SslPolicy=SSL_POLICY,
         Certificates=[{"CertificateArn": certificate_arn}],
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": target_group_arn}],
-        Tags=tag_list("flexdesk-https"),
+        DefaultActions=forward,
+        Tags=tags.of(f"{spec.project}-https"),
     )["Listeners"][0]["ListenerArn"]
-
-    alarms = _ec2_alarms(cloudwatch, alb_arn, target_group_arn)
-    zone_id = _dns(route53, lb["DNSName"], lb["CanonicalHostedZoneId"])
-    return EdgeIds(
-        certificate_arn=certificate_arn,
-        alb_arn=alb_arn,
-        alb_name=ALB_NAME,
-        alb_dns_name=lb["DNSName"],
-        alb_canonical_hosted_zone_id=lb["CanonicalHostedZoneId"],
-        http_listener_arn=http_arn,
-        https_listener_arn=https_arn,
-        ec2_target_group_arn=target_group_arn,
-        alarm_names=alarms,
-        hosted_zone_id=zone_id,
-        domain_name=DOMAIN_NAME,
-    )
+    return http_arn, https_arn
 
 
-def _import_certificate(acm: Any) -> str:
+def _import_certificate(acm: Any, tags: Tags, domain: str) -> str:
     """A certificate the HTTPS listener can use at once.
 
     moto keeps a *requested* certificate in PENDING_VALIDATION for a minute; an imported one
     is ISSUED immediately, which is the state the production certificate is in.
     """
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DOMAIN_NAME)])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
@@ -138,7 +160,7 @@ def _import_certificate(acm: Any) -> str:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(DOMAIN_NAME)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
         .sign(key, hashes.SHA256())
     )
     arn: str = acm.import_certificate(
@@ -148,38 +170,47 @@ def _import_certificate(acm: Any) -> str:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         ),
-        Tags=tag_list(DOMAIN_NAME),
+        Tags=tags.of(domain),
     )["CertificateArn"]
     return arn
 
 
-def _ec2_target_group(elbv2: Any, vpc_id: str, instance_id: str) -> str:
+def _ec2_target_group(
+    elbv2: Any, tags: Tags, spec: WorldSpec, vpc_id: str, instance_id: str
+) -> str:
     arn: str = elbv2.create_target_group(
-        Name=EC2_TARGET_GROUP,
+        Name=spec.ec2_target_group,
         Protocol="HTTP",
         ProtocolVersion="HTTP1",
-        Port=APP_PORT,
+        Port=spec.app_port,
         VpcId=vpc_id,
         TargetType="instance",
         HealthCheckProtocol="HTTP",
         HealthCheckPort="traffic-port",
-        HealthCheckPath="/health",
+        HealthCheckPath=spec.health_check_path,
         HealthCheckIntervalSeconds=30,
         HealthCheckTimeoutSeconds=5,
         HealthyThresholdCount=5,
         UnhealthyThresholdCount=2,
         Matcher={"HttpCode": "200"},
-        Tags=tag_list(EC2_TARGET_GROUP),
+        Tags=tags.of(spec.ec2_target_group),
     )["TargetGroups"][0]["TargetGroupArn"]
     elbv2.modify_target_group_attributes(
         TargetGroupArn=arn,
         Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "300"}],
     )
-    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance_id, "Port": APP_PORT}])
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance_id, "Port": spec.app_port}])
     return arn
 
 
-def _ec2_alarms(cloudwatch: Any, alb_arn: str, target_group_arn: str) -> tuple[str, ...]:
+def _ec2_alarms(
+    cloudwatch: Any, tags: Tags, spec: WorldSpec, alb_arn: str, target_group_arn: str
+) -> tuple[str, ...]:
+    """The EC2 side's own alarms (``<target group>-5xx``, ``-latency``), and the alarms the
+    runbook names (``app.alarms.existing``, ``traffic.gates.extra_alarms``) on the load
+    balancer's 5xx count, so that a gate on them has an alarm to read."""
+    alarm_5xx = f"{spec.ec2_target_group}-5xx"
+    alarm_latency = f"{spec.ec2_target_group}-latency"
     dimensions = [
         {"Name": "LoadBalancer", "Value": metric_dimension(alb_arn, "loadbalancer")},
         {"Name": "TargetGroup", "Value": metric_dimension(target_group_arn, "targetgroup")},
@@ -192,11 +223,11 @@ def _ec2_alarms(cloudwatch: Any, alb_arn: str, target_group_arn: str) -> tuple[s
         "ComparisonOperator": "GreaterThanThreshold",
         "TreatMissingData": "notBreaching",
         "ActionsEnabled": True,
-        "Tags": tag_list(),
+        "Tags": tags.of(),
     }
     cloudwatch.put_metric_alarm(
-        AlarmName=ALARM_5XX,
-        AlarmDescription="flexdesk EC2 backend answers more than 10 5xx a minute",
+        AlarmName=alarm_5xx,
+        AlarmDescription=f"{spec.instance_name} answers more than 10 5xx a minute",
         MetricName="HTTPCode_Target_5XX_Count",
         Statistic="Sum",
         Period=60,
@@ -207,8 +238,8 @@ def _ec2_alarms(cloudwatch: Any, alb_arn: str, target_group_arn: str) -> tuple[s
         **common,
     )
     cloudwatch.put_metric_alarm(
-        AlarmName=ALARM_LATENCY,
-        AlarmDescription="flexdesk EC2 backend p99 response time above 1.5 s for 3 minutes",
+        AlarmName=alarm_latency,
+        AlarmDescription=f"{spec.instance_name} p99 response time above 1.5 s for 3 minutes",
         MetricName="TargetResponseTime",
         ExtendedStatistic="p99",
         Period=60,
@@ -218,28 +249,41 @@ def _ec2_alarms(cloudwatch: Any, alb_arn: str, target_group_arn: str) -> tuple[s
         Unit="Seconds",
         **common,
     )
-    return (ALARM_5XX, ALARM_LATENCY)
+    named = [name for name in spec.alarm_names if name not in (alarm_5xx, alarm_latency)]
+    for name in named:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            AlarmDescription=f"named by the runbook {spec.runbook}",
+            MetricName="HTTPCode_ELB_5XX_Count",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=10.0,
+            Unit="Count",
+            **{**common, "Dimensions": dimensions[:1]},
+        )
+    return (alarm_5xx, alarm_latency, *named)
 
 
-def _dns(route53: Any, alb_dns_name: str, alb_zone_id: str) -> str:
+def _dns(route53: Any, tags: Tags, spec: WorldSpec, alb_dns_name: str, alb_zone_id: str) -> str:
     zone = route53.create_hosted_zone(
-        Name=ZONE_NAME,
-        CallerReference=f"flexdesk-{uuid.uuid4()}",
-        HostedZoneConfig={"Comment": "flexdesk public zone", "PrivateZone": False},
+        Name=spec.zone_name,
+        CallerReference=f"{spec.project}-{uuid.uuid4()}",
+        HostedZoneConfig={"Comment": f"{spec.project} public zone", "PrivateZone": False},
     )["HostedZone"]
     zone_id: str = zone["Id"].rsplit("/", 1)[-1]
     route53.change_tags_for_resource(
-        ResourceType="hostedzone", ResourceId=zone_id, AddTags=tag_list(ZONE_NAME)
+        ResourceType="hostedzone", ResourceId=zone_id, AddTags=tags.of(spec.zone_name)
     )
     route53.change_resource_record_sets(
         HostedZoneId=zone_id,
         ChangeBatch={
-            "Comment": "flexdesk.sch.ng to the ALB",
+            "Comment": f"{spec.domain_name} to the ALB",
             "Changes": [
                 {
                     "Action": "CREATE",
                     "ResourceRecordSet": {
-                        "Name": f"{DOMAIN_NAME}.",
+                        "Name": f"{spec.domain_name}.",
                         "Type": "A",
                         "AliasTarget": {
                             "HostedZoneId": alb_zone_id,

@@ -1,9 +1,10 @@
 """Phase 2 on the cluster of phase 1, both ways: the sandbox runbook's manifest set, and the
-real helm binary with the local chart in ``tests/charts``. Each way: the ServiceAccount is
-annotated with the IRSA role, whose trust names the cluster's OIDC provider and exactly the
-controller's ServiceAccount; the Deployment is Available, the ``alb`` IngressClass and the
-TargetGroupBinding CRD exist; a second run changes nothing; rollback removes all of it and
-leaves phase 1 alone. Without helm on PATH, preflight refuses the helm way."""
+real helm binary with the sandbox's stand-in chart (``flexmigrate/sandbox/charts``). Each way:
+the ServiceAccount is annotated with the IRSA role, whose trust names the cluster's OIDC
+provider and exactly the controller's ServiceAccount; the Deployment is Available, the ``alb``
+IngressClass and the TargetGroupBinding CRD exist; a second run changes nothing; rollback
+removes all of it and leaves phase 1 alone. Without helm on PATH, preflight refuses the helm
+way."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ RUNBOOK = "flexdesk-sandbox"
 CLUSTER = "flexdesk-cluster"
 ROLE = "flexdesk-cluster-aws-load-balancer-controller"
 SUBJECT = "system:serviceaccount:kube-system:aws-load-balancer-controller"
-CHART = REPO / "tests" / "charts" / "aws-load-balancer-controller"
+CHART = REPO / "flexmigrate" / "sandbox" / "charts" / "aws-load-balancer-controller"
 CRDS = ("targetgroupbindings.elbv2.k8s.aws", "ingressclassparams.elbv2.k8s.aws")
 
 
@@ -192,4 +193,5 @@ def test_helm_way_needs_helm_on_path(
     checks = {c["id"]: c for c in json.loads(refused.stdout)["phases"][0]["preflight"]}
     assert checks["install-source"]["status"] == "fail"
     assert "helm" in checks["install-source"]["detail"]
+    assert "https://helm.sh/docs/intro/install/" in checks["install-source"]["fix"]
     assert ledger.mutations_since(mark) == []

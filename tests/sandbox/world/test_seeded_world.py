@@ -1,4 +1,4 @@
-"""The seeded world is Flexdesk's current production as the seed describes it.
+"""The seeded world of the shipped Flexdesk runbook: its current production as the runbook names it.
 
 Read through the same AWS APIs (and boto3) an operator's tools use; one seeding serves the
 whole module because nothing here changes it.
@@ -200,12 +200,12 @@ def test_alb_redirects_http_and_forwards_https_to_the_instance(
     ]
 
     certificate = aws.acm.describe_certificate(CertificateArn=world.certificate_arn)
-    assert certificate["Certificate"]["DomainName"] == "flexdesk.sch.ng"
+    assert certificate["Certificate"]["DomainName"] == "flexdesk.example.com"
     assert certificate["Certificate"]["Status"] == "ISSUED"
 
     group = elbv2.describe_target_groups(Names=["flexdesk-ec2"])["TargetGroups"][0]
     assert (group["Protocol"], group["Port"], group["TargetType"]) == ("HTTP", 8000, "instance")
-    assert group["HealthCheckPath"] == "/health"
+    assert group["HealthCheckPath"] == "/api/v2/health"  # the runbook's
     assert group["Matcher"] == {"HttpCode": "200"}
     assert group["HealthCheckIntervalSeconds"] == 30
     assert (group["HealthyThresholdCount"], group["UnhealthyThresholdCount"]) == (5, 2)
@@ -248,14 +248,14 @@ def test_ec2_alarms_watch_the_target_group(seeded: tuple[World, float], aws: Any
 
 def test_dns_aliases_the_domain_to_the_alb(seeded: tuple[World, float], aws: Any) -> None:
     world = seeded[0]
-    zones = aws.route53.list_hosted_zones_by_name(DNSName="sch.ng")["HostedZones"]
-    assert zones[0]["Name"] == "sch.ng."
+    zones = aws.route53.list_hosted_zones_by_name(DNSName="example.com")["HostedZones"]
+    assert zones[0]["Name"] == "example.com."
     assert zones[0]["Id"].endswith(world.hosted_zone_id)
     records = aws.route53.list_resource_record_sets(HostedZoneId=world.hosted_zone_id)
     alias = next(
         r
         for r in records["ResourceRecordSets"]
-        if r["Name"] == "flexdesk.sch.ng." and r["Type"] == "A"
+        if r["Name"] == "flexdesk.example.com." and r["Type"] == "A"
     )
     assert alias["AliasTarget"]["DNSName"].rstrip(".") == world.alb_dns_name
     assert alias["AliasTarget"]["HostedZoneId"] == world.alb_canonical_hosted_zone_id
