@@ -137,7 +137,9 @@ def run(opts: Options, phase: str, dry_run: bool, report: Path | None) -> int:
 
     Preflight runs every check first and stops before any change if one fails (exit 3).
     Each step is checkpointed; a failure leaves state that `flexmigrate resume` continues.
-    Running a completed phase re-verifies it, reports drift and changes nothing.
+    Running a completed phase applies what the runbook changed since, in place (drift and
+    disruptive changes are confirmed first; changes that cannot be made in place exit 2);
+    with nothing changed it re-verifies and exits 0.
     """
     from flexmigrate.commands import run as commands
 
@@ -160,18 +162,31 @@ def resume(opts: Options, report: Path | None) -> int:
 
 @cli.command(epilog=PHASES_HELP)
 @click.argument("phase", required=False, metavar="[PHASE|all]")
+@click.option(
+    "--change",
+    is_flag=True,
+    help="Undo only the latest update of PHASE (a new image, say), keeping the phase.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be undone; change nothing.")
 @report_option
 @click.pass_obj
-def rollback(opts: Options, phase: str | None, dry_run: bool, report: Path | None) -> int:
+def rollback(
+    opts: Options, phase: str | None, change: bool, dry_run: bool, report: Path | None
+) -> int:
     """Undo a phase's steps, newest first (default: the latest phase that ran).
 
     Only resources carrying flexmigrate's ownership tags are deleted; adopted ones stay.
     A phase cannot be rolled back while a later one is not (except with `all`).
+    With --change, only the latest in-place update of PHASE is undone (the previous image
+    back, rolled out and verified), also while a later phase is in progress.
     Asks for confirmation on a terminal; without one, needs --yes.
     """
     from flexmigrate.commands import run as commands
 
+    if change:
+        if phase in (None, "all"):
+            raise click.UsageError("rollback --change needs one PHASE")
+        return commands.rollback_change(opts, phase, dry_run, report)
     return commands.rollback(opts, phase, dry_run, report)
 
 

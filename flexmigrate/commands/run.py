@@ -51,13 +51,14 @@ def plan(
         try:
             Executor(session, report).plan(phases)
             _show_plan(session, report)
+            error = _refused(session, report)
             failures = [
                 f"{c.phase}:{c.id}"
                 for p in report.phases
                 for c in p.checks
                 if c.status is CheckStatus.FAIL
             ]
-            if failures:
+            if failures and error is None:
                 error = PreflightFailed(
                     f"preflight would fail: {', '.join(failures)}; nothing was changed",
                     hint=next(
@@ -70,7 +71,7 @@ def plan(
                         None,
                     ),
                 )
-            else:
+            if error is None:
                 session.ui.success("plan complete: nothing was changed")
         finally:
             finish(opts, session, report, report_path, error)
@@ -195,4 +196,34 @@ def rollback(opts: Options, phase_name: str | None, dry_run: bool, report_path: 
             _confirm_rollback(session, targets)
             for phase in targets:
                 executor.rollback_phase(phase)
+    return 0
+
+
+def _refused(session: Session, report: Report) -> FlexmigrateError | None:
+    """A plan that asks a completed phase for a change it cannot make in place is invalid."""
+    from flexmigrate.engine.protocol import Action
+    from flexmigrate.engine.updates import refusal
+
+    for phase_report in report.phases:
+        refused = [c for s in phase_report.steps for c in s.changes if c.action is Action.REFUSE]
+        phase = session.registry.find(phase_report.id)
+        if refused and phase is not None:
+            return refusal(phase, refused)
+    return None
+
+
+def rollback_change(opts: Options, phase_name: str, dry_run: bool, report_path: Path | None) -> int:
+    """Undo the latest in-place update of one phase; the phase stays (and so do later ones)."""
+    _check_report_path(report_path)
+    with open_session(opts, command=opts.command_line(), dry_run=dry_run) as session:
+        phase = select_phases(session.registry, phase_name)[0]
+        report = new_report("rollback", session)
+        executor = Executor(session, report)
+        with reporting(opts, session, report, report_path):
+            if dry_run:
+                executor.plan_undo_change(phase)
+                _show_plan(session, report)
+                session.ui.success("rollback plan complete: nothing was changed")
+                return 0
+            executor.undo_change(phase)
     return 0

@@ -19,6 +19,7 @@ _ACTION_STYLE = {
     "delete": "red",
     "wait": "dim",
     "no change": "dim",
+    "refused": "bold red",
 }
 
 
@@ -42,9 +43,13 @@ def plan_tables(ui: Ui, report: Report) -> None:
             if step.error:
                 table.add_row(step.id, "[red]?[/]", REDACT(step.error), "")
             for index, change in enumerate(step.changes):
-                style = _ACTION_STYLE.get(change.action.value, "")
+                style = _ACTION_STYLE.get(change.action.value, "default")
                 flag = " [red](irreversible)[/]" if not change.reversible else ""
+                flag += " [magenta](drift)[/]" if change.drift else ""
+                flag += " [red](disruptive)[/]" if change.disruptive else ""
                 note = f"\n[dim]{REDACT(change.note)}[/]" if change.note else ""
+                if change.instead:
+                    note += f"\n[dim]instead: {REDACT(change.instead)}[/]"
                 table.add_row(
                     step.id if index == 0 else "",
                     f"[{style}]{change.action.value}[/]{flag}",

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from flexmigrate import failpoints
 from flexmigrate.engine.context import StepContext
-from flexmigrate.engine.planning import Planning
 from flexmigrate.engine.protocol import Phase, Step
 from flexmigrate.engine.report import PhaseReport, StepReport
 from flexmigrate.engine.undo import Undo
+from flexmigrate.engine.updates import Updates
 from flexmigrate.errors import (
     FlexmigrateError,
     InvalidInput,
@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 _SETTLED = (PhaseStatus.PENDING, PhaseStatus.ROLLED_BACK)
 
 
-class Executor(Planning, Undo):
-    """Runs phases and single steps; plans (``Planning``) and rolls back (``Undo``)."""
+class Executor(Updates, Undo):
+    """Runs phases and single steps; plans (``Planning``), changes a completed phase in place
+    (``Updates``) and rolls back (``Undo``)."""
 
     # -- run ------------------------------------------------------------------------------
     def refuse_mid_rollback(self, phase: Phase) -> None:
@@ -60,8 +61,8 @@ class Executor(Planning, Undo):
     def run_phase(self, phase: Phase) -> None:
         ps = self._phase_state(phase)
         self._enter(phase)
-        if ps.status is PhaseStatus.COMPLETED:
-            self.verify(phase)
+        if ps.status is PhaseStatus.COMPLETED or ps.operation is Operation.UPDATE:
+            self.converge(phase)
             return
         self.refuse_mid_rollback(phase)
         self.require_preflight(phase)

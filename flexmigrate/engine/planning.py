@@ -3,6 +3,7 @@ of a phase that is complete."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,13 +33,18 @@ class Planning(Core):
                 step_report = StepReport(step.id, step.title, reversible=step.reversible)
                 step_report.status = existing.status.value if existing else "pending"
                 report.steps.append(step_report)
-                if existing is not None and existing.status is StepStatus.COMPLETED:
-                    continue
-                scratch = StepState(step.id, outputs=dict(existing.outputs) if existing else {})
+                done = existing is not None and existing.status is StepStatus.COMPLETED
+                scratch = StepState(
+                    step.id,
+                    existing.status if existing else StepStatus.PENDING,
+                    outputs=copy.deepcopy(existing.outputs) if existing else {},
+                )
                 ctx = StepContext[Any](self.session, phase, scratch)
                 ctx._scratch = True
                 try:
-                    step_report.changes = list(step.plan(ctx))
+                    # A completed step shows what changed since (``Step.diff``): in-place
+                    # updates, drift, and changes it refuses.
+                    step_report.changes = list(step.diff(ctx) if done else step.plan(ctx))
                 except ReadOnlyViolation:
                     raise
                 except FlexmigrateError as exc:

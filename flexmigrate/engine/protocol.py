@@ -88,6 +88,9 @@ class Action(StrEnum):
     ADOPT = "adopt"
     NOOP = "no change"
     WAIT = "wait"
+    # A change of a completed phase that cannot be made in place (a cluster's name, its VPC):
+    # ``note`` says why, ``instead`` what to do.
+    REFUSE = "refused"
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,15 @@ class Change:
     desired: str = ""
     reversible: bool = True
     note: str = ""
+    # Of a completed phase (``Step.diff``): made outside flexmigrate, not by the runbook;
+    # disruptive enough to ask first (nodes drained, traffic moved); what to do instead of
+    # a refused change.
+    drift: bool = False
+    disruptive: bool = False
+    instead: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "action": self.action.value,
             "resource": self.resource,
             "current": self.current,
@@ -110,6 +119,13 @@ class Change:
             "reversible": self.reversible,
             "note": self.note,
         }
+        if self.drift:
+            data["drift"] = True
+        if self.disruptive:
+            data["disruptive"] = True
+        if self.instead:
+            data["instead"] = self.instead
+        return data
 
 
 class Step(Protocol):
@@ -127,6 +143,13 @@ class Step(Protocol):
       asks for confirmation before the phase starts, or requires --yes without a terminal.
     - ``plan_rollback``: read-only; what ``rollback`` would change. By default the step's
       recorded outputs are shown as deleted.
+    - ``diff``: read-only, for a step that is complete: what the runbook now asks for against
+      what AWS and Kubernetes report, found through what the step recorded. NOOP, UPDATE
+      (old → new; ``drift`` when it was changed outside flexmigrate) or REFUSE (cannot be
+      done in place). By default nothing: the step has nothing to update in place.
+    - ``update``: applies the UPDATEs ``diff`` reported, in place, and waits as ``apply``
+      does; records what it replaced (``previous_*`` outputs) for ``undo_update``, which puts
+      those values back. ``verify`` runs after either.
     """
 
     id: str
@@ -144,6 +167,15 @@ class Step(Protocol):
             f"{key}={value}" for key, value in ctx.outputs.items() if not key.startswith("token:")
         )
         return [Change(Action.DELETE, self.title, recorded or "present", "absent")]
+
+    def diff(self, ctx: Ctx) -> Sequence[Change]:
+        return ()
+
+    def update(self, ctx: Ctx) -> None:
+        return None
+
+    def undo_update(self, ctx: Ctx) -> None:
+        return None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class StepStatus(StrEnum):
 class Operation(StrEnum):
     APPLY = "apply"
     ROLLBACK = "rollback"
+    UPDATE = "update"  # an in-place change of a completed phase (or its undo)
 
 
 def now_iso() -> str:

@@ -138,12 +138,12 @@ class BindingStep(Step):
             )
         apply_object(ctx, binding_body(ctx, str(arn), port))
         ctx.record(binding=f"{app.namespace}/{binding_name(ctx)}")
-        healthy = self._wait_healthy(ctx, str(arn))
+        healthy = self.wait_healthy(ctx, str(arn))
         ctx.record(healthy_targets=sorted(healthy))
         ctx.note(f"{len(healthy)} healthy targets in {app.target_group.name}")
         mark_released(ctx)
 
-    def _wait_healthy(self, ctx: StepContext, arn: str) -> set[str]:
+    def wait_healthy(self, ctx: StepContext, arn: str) -> set[str]:
         spec = ctx.runbook.app.target_group
         misses = [0]
         healthy: set[str] = set()

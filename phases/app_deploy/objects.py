@@ -292,6 +292,22 @@ class ApplyStep(Step):
                 )
         return problems
 
+    # A completed phase: the image, in place (``phases/app_deploy/update.py``).
+    def diff(self, ctx: StepContext) -> Sequence[Change]:
+        from phases.app_deploy import update
+
+        return update.diff(ctx)
+
+    def update(self, ctx: StepContext) -> None:
+        from phases.app_deploy import update
+
+        update.update(ctx)
+
+    def undo_update(self, ctx: StepContext) -> None:
+        from phases.app_deploy import update
+
+        update.undo_update(ctx)
+
     def rollback(self, ctx: StepContext) -> None:
         if not lookups.cluster_active(ctx):
             return

@@ -33,8 +33,9 @@ def released(deployment: dict[str, Any] | None) -> tuple[str, str] | None:
     return (str(image), str(annotations.get(RELEASED_REVISION, ""))) if image else None
 
 
-def mark_released(ctx: StepContext) -> None:
-    """Annotate the Deployment with the image and revision this run completed with."""
+def mark_released(ctx: StepContext, image: str | None = None) -> None:
+    """Annotate the Deployment with the image (the runbook's unless given) and revision this
+    run completed with."""
     app = ctx.runbook.app
     deployment = ctx.kube.get("apps/v1", "Deployment", app.deployment, app.namespace)
     if deployment is None:
@@ -47,7 +48,10 @@ def mark_released(ctx: StepContext) -> None:
             "metadata": {
                 "name": app.deployment,
                 "namespace": app.namespace,
-                "annotations": {RELEASED_IMAGE: app.image, RELEASED_REVISION: str(revision)},
+                "annotations": {
+                    RELEASED_IMAGE: image or app.image,
+                    RELEASED_REVISION: str(revision),
+                },
             },
         },
         field_manager=RELEASE_MANAGER,

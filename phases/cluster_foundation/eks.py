@@ -176,6 +176,28 @@ class ClusterStep(Step):
             problems.append(f"private endpoint access is {vpc.get('endpointPrivateAccess')}")
         return problems
 
+    def diff(self, ctx: StepContext) -> Sequence[Change]:
+        """The cluster this phase created is the one recorded: EKS cannot rename a cluster, so
+        a new name in the runbook is refused, never taken for a new cluster to create."""
+        rb = ctx.runbook.cluster
+        arn = str(ctx.outputs.get("cluster_arn") or "")
+        recorded = arn.rsplit("/", 1)[-1] if "/" in arn else rb.name
+        if recorded != rb.name:
+            return [
+                Change(
+                    Action.REFUSE,
+                    f"EKS cluster {recorded}",
+                    f"name {recorded}",
+                    f"name {rb.name}",
+                    note="EKS cannot rename a cluster, and the phases after this one run on "
+                    f"{recorded}; a new name would be a second cluster",
+                    instead=f"put cluster.name back to {recorded}; to move to a new cluster, "
+                    "roll back every phase (`flexmigrate rollback all`) and run them again "
+                    "with the new name",
+                )
+            ]
+        return ()
+
     def rollback(self, ctx: StepContext) -> None:
         rb = ctx.runbook.cluster
         cluster = describe_cluster(ctx)

@@ -220,6 +220,22 @@ class NodeGroupsStep(Step):
                 )
         return problems
 
+    # A completed phase: sizes in place (``nodegroup_sizes.py``).
+    def diff(self, ctx: StepContext) -> Sequence[Change]:
+        from phases.cluster_foundation import nodegroup_sizes
+
+        return nodegroup_sizes.diff(ctx)
+
+    def update(self, ctx: StepContext) -> None:
+        from phases.cluster_foundation import nodegroup_sizes
+
+        nodegroup_sizes.update(ctx)
+
+    def undo_update(self, ctx: StepContext) -> None:
+        from phases.cluster_foundation import nodegroup_sizes
+
+        nodegroup_sizes.undo_update(ctx)
+
     def rollback(self, ctx: StepContext) -> None:
         rb = ctx.runbook.cluster
         names = {spec.name for spec in rb.node_groups} | set(ctx.outputs.get("nodegroups") or {})

@@ -24,6 +24,7 @@ class EksTiming:
     cluster_delete: float = 1.0
     nodegroup_create: float = 2.0
     nodegroup_delete: float = 1.0
+    nodegroup_update: float = 1.5  # an UpdateNodegroupConfig stays InProgress this long
     addon_create: float = 1.0
     addon_delete: float = 0.5
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flexmigrate.sandbox.aws import eks_access, eks_addons, eks_clusters
+from flexmigrate.sandbox.aws import eks_access, eks_addons, eks_clusters, eks_updates
 from flexmigrate.sandbox.aws.config import EksTiming, KubeEndpoint
 from flexmigrate.sandbox.aws.eks_catalog import CatalogError
 from flexmigrate.sandbox.aws.eks_world import EksError, EksWorld
@@ -27,6 +27,8 @@ _HANDLERS: dict[str, Handler] = {
     "CreateNodegroup": eks_clusters.create_nodegroup,
     "DescribeNodegroup": eks_clusters.describe_nodegroup,
     "DeleteNodegroup": eks_clusters.delete_nodegroup,
+    "UpdateNodegroupConfig": eks_updates.update_nodegroup_config,
+    "DescribeUpdate": eks_updates.describe_update,
     "ListNodegroups": eks_clusters.passthrough,
     "DescribeClusterVersions": lambda world, call, inbound: json_reply(
         200, world.catalog.describe_cluster_versions(inbound.query_params())

@@ -117,6 +117,9 @@ def update_addon(world: EksWorld, call: Call, inbound: Inbound) -> Reply:
         "createdAt": addon.modified_at,
         "errors": [],
     }
+    from flexmigrate.sandbox.aws.eks_updates import register_addon_update
+
+    register_addon_update(world, call, record.name, addon.name, update, addon.updating_until)
     return json_reply(200, {"update": update})
 
 

@@ -237,7 +237,9 @@ def passthrough(world: EksWorld, call: Call, inbound: Inbound) -> Reply:
 
 def present_nodegroup(world: EksWorld, group: NodegroupRecord, found: dict[str, Any]) -> Any:
     nodegroup = found["nodegroup"]
-    nodegroup["status"] = group.life.status(world.clock()) or DELETING
+    now = world.clock()
+    status = group.life.status(now) or DELETING
+    nodegroup["status"] = "UPDATING" if status == ACTIVE and now < group.updating_until else status
     return nodegroup
 
 

@@ -126,6 +126,19 @@ class ClusterRecord:
 class NodegroupRecord:
     token: str | None
     life: Lifecycle
+    updating_until: float = 0.0  # UPDATING (an UpdateNodegroupConfig in progress) until then
+
+
+@dataclass
+class UpdateRecord:
+    """One EKS update (DescribeUpdate): InProgress until ``done_at``, then Successful."""
+
+    cluster: str
+    region: str
+    subject: tuple[str, str]  # ("nodegroup" | "addon", its name)
+    token: str | None
+    done_at: float
+    update: dict[str, Any]
 
 
 class EksWorld:
@@ -146,6 +159,7 @@ class EksWorld:
         self.lock = threading.RLock()
         self.clusters: dict[tuple[str, str], ClusterRecord] = {}
         self.nodegroups: dict[tuple[str, str, str], NodegroupRecord] = {}
+        self.updates: dict[str, UpdateRecord] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._reaper: threading.Thread | None = None
