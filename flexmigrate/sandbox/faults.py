@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields, replace
 
 FAULT_HELP = {
     "eks-5xx": "RATE[@PERCENT]  fraction of EKS requests answered 5xx (from PERCENT % on EKS)",
+    "eks-refuse": "RATE[@PERCENT]  fraction of connections to EKS targets refused (the ALB answers "
+    "502; health checks still pass)",
     "eks-latency": "MS  p99 target response time of the EKS side",
     "rollout-stuck": "Deployments never become available (ProgressDeadlineExceeded)",
     "targets-unhealthy": "targets of ip target groups stay unhealthy",
@@ -30,6 +32,8 @@ class FaultSpecError(ValueError):
 class Faults:
     eks_5xx_rate: float = 0.0
     eks_5xx_from_percent: int = 0
+    eks_refuse_rate: float = 0.0
+    eks_refuse_from_percent: int = 0
     eks_latency_ms: int = 0
     rollout_stuck: bool = False
     targets_unhealthy: bool = False
@@ -49,6 +53,13 @@ class Faults:
                     self,
                     eks_5xx_rate=_fraction(rate),
                     eks_5xx_from_percent=int(at) if at else 0,
+                )
+            if name == "eks-refuse":
+                rate, _, at = value.partition("@")
+                return replace(
+                    self,
+                    eks_refuse_rate=_fraction(rate),
+                    eks_refuse_from_percent=int(at) if at else 0,
                 )
             if name == "eks-latency":
                 return replace(self, eks_latency_ms=int(value))
