@@ -1,5 +1,6 @@
 """Rehearsals where the cutover meets what EKS and the ALB do that a kinder sandbox would
-hide: connections the ALB cannot make to the pods (its own 502s)."""
+hide: connections the ALB cannot make to the pods (its own 502s), IAM that is eventually
+consistent."""
 
 from __future__ import annotations
 
@@ -33,6 +34,24 @@ def _rehearse(tmp_path: Path, *args: str) -> tuple[Any, dict[str, Any], Path]:
     )
     document: dict[str, Any] = json.loads(report.read_text())
     return done, document, Path(str(document["summary"]["sandbox"]))
+
+
+def test_a_new_role_is_waited_for_not_failed_on(tmp_path: Path) -> None:
+    """EKS refuses the cluster role for a while after phase 1 creates it (3 s in every
+    rehearsal, made longer here so the wait is plain to see); phase 1 waits it out. Before
+    phase 1 retried, the rehearsal stopped in phase 1 with InvalidParameterException."""
+    done, document, sandbox = _rehearse(tmp_path, "--inject", "iam-propagation=5")
+    try:
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, output[-3000:]
+        assert (
+            "EKS to accept role flexdesk-cluster-cluster-role for cluster flexdesk-cluster: "
+            "IAM role flexdesk-cluster-cluster-role not yet usable by EKS"
+        ) in " ".join(output.split())
+        phase1 = next(p for p in document["phases"] if p["id"] == "phase-1")
+        assert {s["id"]: s["status"] for s in phase1["steps"]}["cluster"] == "completed"
+    finally:
+        manage.down(sandbox)
 
 
 def test_refused_connections_to_eks_breach_the_cutover_while_targets_stay_healthy(
