@@ -76,6 +76,11 @@ def rehearse(
 
     require_extra()
     from flexmigrate.sandbox import manage
+    from flexmigrate.sandbox.faults import REHEARSAL_IAM_PROPAGATION
+
+    if not any(spec.strip().startswith("iam-propagation") for spec in injects):
+        # IAM is eventually consistent on AWS; a rehearsal meets it unless told otherwise.
+        injects = (f"iam-propagation={REHEARSAL_IAM_PROPAGATION:g}", *injects)
 
     if report_path is not None:
         report_format(report_path)

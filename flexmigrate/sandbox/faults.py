@@ -10,8 +10,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, fields, replace
 
+# How long a role created through the front is refused by EKS creates in `flexmigrate
+# rehearse` unless told otherwise: real IAM takes several seconds, and a rehearsal must meet
+# that on every run.
+REHEARSAL_IAM_PROPAGATION = 3.0
+
 FAULT_HELP = {
     "eks-5xx": "RATE[@PERCENT]  fraction of EKS requests answered 5xx (from PERCENT % on EKS)",
+    "eks-refuse": "RATE[@PERCENT]  fraction of connections to EKS targets refused (the ALB answers "
+    "502; health checks still pass)",
     "eks-latency": "MS  p99 target response time of the EKS side",
     "rollout-stuck": "Deployments never become available (ProgressDeadlineExceeded)",
     "targets-unhealthy": "targets of ip target groups stay unhealthy",
@@ -19,6 +26,8 @@ FAULT_HELP = {
     "metrics-lag": "SECONDS  delay before a metric period is published",
     "metric-period": "SECONDS  period of published metrics (real ALB metrics: 60)",
     "aws-throttle": "RATE  fraction of AWS calls answered with a throttling error or 503",
+    "iam-propagation": "SECONDS  a new IAM role is refused by EKS creates this long "
+    f"(0 turns it off; {REHEARSAL_IAM_PROPAGATION:g} in rehearsals by default)",
 }
 
 
@@ -30,6 +39,8 @@ class FaultSpecError(ValueError):
 class Faults:
     eks_5xx_rate: float = 0.0
     eks_5xx_from_percent: int = 0
+    eks_refuse_rate: float = 0.0
+    eks_refuse_from_percent: int = 0
     eks_latency_ms: int = 0
     rollout_stuck: bool = False
     targets_unhealthy: bool = False
@@ -37,6 +48,7 @@ class Faults:
     metrics_lag: float = 0.0
     metric_period: int = 1
     aws_throttle: float = 0.0
+    iam_propagation: float = 0.0
 
     def with_spec(self, spec: str) -> Faults:
         name, _, value = spec.strip().partition("=")
@@ -50,6 +62,13 @@ class Faults:
                     eks_5xx_rate=_fraction(rate),
                     eks_5xx_from_percent=int(at) if at else 0,
                 )
+            if name == "eks-refuse":
+                rate, _, at = value.partition("@")
+                return replace(
+                    self,
+                    eks_refuse_rate=_fraction(rate),
+                    eks_refuse_from_percent=int(at) if at else 0,
+                )
             if name == "eks-latency":
                 return replace(self, eks_latency_ms=int(value))
             if name == "metrics-lag":
@@ -59,6 +78,11 @@ class Faults:
                 if period < 1:
                     raise FaultSpecError("metric-period must be at least 1 second")
                 return replace(self, metric_period=period)
+            if name == "iam-propagation":
+                delay = float(value)
+                if delay < 0:
+                    raise FaultSpecError("iam-propagation cannot be negative")
+                return replace(self, iam_propagation=delay)
             if name == "aws-throttle":
                 return replace(self, aws_throttle=_fraction(value))
             flag = {

@@ -27,6 +27,10 @@ _IMAGE = re.compile(
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
     r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
+# The namespace label that makes the AWS Load Balancer Controller's pod webhook inject the
+# target-health readiness gate (controller docs, "Pod readiness gate").
+READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
+_METRICS_API = "metrics.k8s.io/v1beta1"
 _OTHER_OWNERS = ("helm.sh/chart", "argocd.argoproj.io/instance", "kustomize.toolkit.fluxcd.io/name")
 
 
@@ -142,6 +146,57 @@ def _namespace(ctx: StepContext) -> Outcome:
     return passed(f"namespace {ns} exists without an owner; it will be used and kept on rollback")
 
 
+def _readiness_gate(ctx: StepContext) -> Outcome:
+    ns = ctx.runbook.app.namespace
+    rendered = render(ctx)
+    manifest = rendered.find("Namespace", ns)
+    if manifest is not None:
+        where = f"{manifest.source} (Namespace {ns}, metadata.labels)"
+        labels = labels_of(manifest.obj)
+    else:
+        live = None if _cluster_pending(ctx) is not None else ctx.kube.get("v1", "Namespace", ns)
+        where = f"Namespace {ns} (not in the manifests; " + (
+            "as the cluster has it)" if live is not None else "it will be created unlabelled)"
+        )
+        labels = labels_of(live) if live is not None else {}
+    value = labels.get(READINESS_GATE_LABEL)
+    if value == "enabled":
+        return passed(f"{where} has {READINESS_GATE_LABEL}: enabled")
+    return failed(
+        f"{where} lacks {READINESS_GATE_LABEL}: enabled"
+        + (f" (it is {value!r})" if value is not None else "")
+        + ": without it the load balancer controller injects no target-health readiness gate, "
+        "so a rollout under traffic stops old pods before the ALB has registered and "
+        "health-checked their replacements, and requests fail",
+        f"add the label `{READINESS_GATE_LABEL}: enabled` to the Namespace's metadata.labels",
+    )
+
+
+def _resource_metrics(ctx: StepContext) -> Outcome:
+    """An HPA on CPU or memory needs the Metrics API, which EKS does not serve by itself."""
+    users = []
+    for manifest in render(ctx).manifests:
+        if manifest.kind != "HorizontalPodAutoscaler":
+            continue
+        spec = manifest.obj.get("spec") or {}
+        kinds = {str(m.get("type")) for m in spec.get("metrics") or []}
+        if kinds & {"Resource", "ContainerResource"} or "targetCPUUtilizationPercentage" in spec:
+            users.append(f"{manifest.ref} ({manifest.source})")
+    if not users:
+        return passed("no HorizontalPodAutoscaler scales on CPU or memory")
+    pending = _cluster_pending(ctx)
+    if pending is not None:
+        return skipped(f"{pending}; {', '.join(users)} will need metrics.k8s.io")
+    if ctx.kube.has(_METRICS_API, "PodMetrics"):
+        return passed(f"the cluster serves {_METRICS_API} for {', '.join(users)}")
+    return warned(
+        f"{', '.join(users)} scale(s) on CPU or memory, but the cluster serves no "
+        f"{_METRICS_API}: without metrics-server the HPA cannot read them and stays at its "
+        "minimum replicas",
+        "add `metrics-server` to cluster.addons (the EKS add-on), or install metrics-server",
+    )
+
+
 def _annotations(obj: dict[str, object]) -> dict[str, str]:
     meta = obj.get("metadata")
     return dict((meta.get("annotations") or {}) if isinstance(meta, dict) else {})
@@ -203,6 +258,16 @@ def checks() -> list[Check]:
         Check("image", "the image reference is well-formed and pinned", _guard(_image)),
         Check("secret", "the secret source holds every key the app reads", _guard(_secret)),
         Check("namespace", "the namespace is not owned by someone else", _guard(_namespace)),
+        Check(
+            "readiness-gate",
+            "pods wait for ALB target health before counting as Ready",
+            _guard(_readiness_gate),
+        ),
+        Check(
+            "resource-metrics",
+            "HPAs on CPU or memory have a Metrics API to read",
+            _guard(_resource_metrics),
+        ),
         Check("network", "network paths of the EC2 side can be mirrored", _guard(_network)),
         Check("target-group", "the EKS target group's name is free or ours", _guard(_target_group)),
         Check("alarms", "alarms for phase 4's gates", _guard(_alarms)),

@@ -6,7 +6,10 @@ What it changes, in order (one checkpointed step each):
    (AmazonEKSWorkerNodePolicy, AmazonEKS_CNI_Policy, AmazonEC2ContainerRegistryReadOnly).
 2. ``cluster``: the EKS cluster — name and Kubernetes version from the runbook, the VPC's
    subnets in two AZs, endpoint access as the runbook says, an authentication mode that
-   allows access entries — then a wait for ACTIVE (10–20 minutes on AWS).
+   allows access entries — then a wait for ACTIVE (10–20 minutes on AWS). IAM is eventually
+   consistent: EKS may refuse the role made in step 1 for some seconds
+   (``InvalidParameterException`` naming it), so that answer is retried, with progress, for
+   at most ``cluster.waits.iam``; node groups treat their node role the same way.
 3. ``access-entries``: cluster-admin access entries for the runbook's admin principals.
 4. ``oidc-provider``: the IAM OIDC provider of the cluster's issuer, for IRSA.
 5. ``node-groups``: the managed node groups, created concurrently and awaited together.

@@ -16,6 +16,7 @@ from flexmigrate.clients.aws import is_not_found
 from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import owned
+from phases.cluster_foundation.propagation import poll_interval, refused_role, waiting_for
 from phases.shared.naming import (
     aws_tags,
     cluster_role_name,
@@ -93,8 +94,30 @@ class ClusterStep(Step):
         )
 
     def _create(self, ctx: StepContext) -> dict[str, Any]:
+        """Create the cluster, retrying while EKS cannot yet assume the role just made."""
         rb = ctx.runbook.cluster
         role_arn = iam_arn(ctx.runbook, "role", cluster_role_name(ctx.runbook))
+        created: dict[str, Any] = {}
+
+        def attempt() -> tuple[bool, str]:
+            try:
+                created.update(self._create_once(ctx, role_arn))
+            except CloudError as exc:
+                if refused_role(exc, role_arn):
+                    return False, waiting_for(role_arn)
+                raise
+            return True, "created"
+
+        ctx.wait(
+            f"EKS to accept role {role_arn.rsplit('/', 1)[-1]} for cluster {rb.name}",
+            attempt,
+            timeout=rb.waits.iam,
+            interval=poll_interval(rb.waits.poll),
+        )
+        return created
+
+    def _create_once(self, ctx: StepContext, role_arn: str) -> dict[str, Any]:
+        rb = ctx.runbook.cluster
         subnets = subnet_ids(ctx)
         token = ctx.token("cluster")
         try:

@@ -21,6 +21,7 @@ from flexmigrate.clients.aws import is_not_found
 from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import owned
+from phases.cluster_foundation.propagation import refused_role, waiting_for
 from phases.shared.naming import aws_tags, iam_arn, node_role_name
 from phases.shared.vpc import subnet_ids
 
@@ -101,6 +102,7 @@ class NodeGroupsStep(Step):
         specs = {spec.name: spec for spec in rb.node_groups}
         failures: dict[str, str] = {}
         looked: set[str] = set()
+        self._refused_since: dict[str, float] = {}
 
         def poll() -> tuple[bool, str]:
             statuses: dict[str, str] = {}
@@ -141,6 +143,11 @@ class NodeGroupsStep(Step):
             except CloudError as exc:
                 if exc.code == "ResourceInUseException":
                     return "CREATING"  # made by a call whose answer was lost; look again
+                role_arn = iam_arn(ctx.runbook, "role", node_role_name(ctx.runbook))
+                if refused_role(exc, role_arn):
+                    since = self._refused_since.setdefault(spec.name, ctx.now())
+                    if ctx.now() - since < ctx.runbook.cluster.waits.iam:
+                        return waiting_for(role_arn)
                 failures[spec.name] = str(exc)
                 return "failed"
             status = str(group["status"])

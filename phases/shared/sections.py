@@ -77,6 +77,11 @@ class ClusterWaits(Strict):
     )
     node_groups: Duration = 1800.0
     addons: Duration = 900.0
+    iam: Duration = Field(
+        default=120.0,
+        description="Longest time EKS may refuse a newly created IAM role (IAM is eventually "
+        "consistent) before the step fails.",
+    )
     poll: Duration = Field(default=15.0, description="How often a wait asks for status.")
 
 

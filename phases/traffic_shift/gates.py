@@ -16,6 +16,8 @@ judgements are pure functions of what was read, so the rules are visible in one 
   under a tenth of ``max_5xx_rate``, so one error on a quiet side does not fail it.
 - ``p99-latency``: the worst per-period p99 TargetResponseTime of the EKS side stays at or
   below ``max_p99_latency``.
+- ``eks-connection-errors`` and ``elb-5xx``: the errors the load balancer makes itself when
+  it cannot reach the pods, which the target 5xx rate never shows (see ``elb_errors``).
 """
 
 from __future__ import annotations
@@ -236,6 +238,9 @@ class GateSet:
             f"5xx ≤ {_pct(gates.max_5xx_rate)} and ≤ {gates.max_5xx_ratio_vs_ec2:g}× EC2 "
             f"(from {gates.min_requests} requests)",
             f"p99 ≤ {_secs(gates.max_p99_latency)}",
+            f"failed connections to EKS ≤ {_pct(gates.max_5xx_rate)}",
+            f"the load balancer's own 5xx above its level before ≤ {_pct(gates.max_5xx_rate)} "
+            "of EKS requests",
         ]
         if gates.alarms:
             parts.insert(1, f"alarms not in ALARM ({', '.join(self.alarms) or 'none found'})")
@@ -248,6 +253,7 @@ class GateSet:
         if self.gates.alarms or self.alarms:
             readings.append(self._guard("alarms", self._alarms))
         evidence: dict[str, Any] = {}
+        eks_requests: int | None = None
         try:
             window = metrics.fetch(
                 self.ctx,
@@ -268,7 +274,33 @@ class GateSet:
                 judge_p99(window, self.gates.max_p99_latency),
             ]
             evidence = window.evidence()
+            if window["eks_requests"].points:
+                eks_requests = int(window["eks_requests"].total)
+        readings += self._elb_errors(eks_requests, now)
         return Evaluation(now, tuple(readings), evidence)
+
+    def _elb_errors(self, eks_requests: int | None, now: float) -> list[Reading]:
+        from phases.traffic_shift import elb_errors
+
+        try:
+            elb = elb_errors.fetch(
+                self.ctx,
+                self.topo,
+                cutoff=self.cutoff,
+                since=now - self.lookback,
+                now=now,
+                period=self.period,
+                lookback=self.lookback,
+            )
+        except CloudError as exc:
+            return [
+                Reading(gate, Result.ERROR, f"could not read metrics: {exc}")
+                for gate in ("eks-connection-errors", "elb-5xx")
+            ]
+        return [
+            elb_errors.judge_connection_errors(eks_requests, elb, self.gates),
+            elb_errors.judge_elb_5xx(eks_requests, elb, self.gates),
+        ]
 
     def _targets(self) -> Reading:
         return judge_targets(target_health(self.ctx, self.topo.eks), self.gates.min_healthy_targets)

@@ -21,6 +21,7 @@ from flexmigrate.sandbox.aws.alarms import CompositeAlarms
 from flexmigrate.sandbox.aws.config import FrontConfig
 from flexmigrate.sandbox.aws.eks import EksFront
 from flexmigrate.sandbox.aws.health import TargetHealth
+from flexmigrate.sandbox.aws.iam_propagation import IamPropagation
 from flexmigrate.sandbox.aws.instances import InstanceCalls
 from flexmigrate.sandbox.aws.ledger import Ledger
 from flexmigrate.sandbox.aws.metrics import Percentiles
@@ -62,6 +63,7 @@ class AwsFront:
         self._percentiles = Percentiles(self._upstream)
         self._composites = CompositeAlarms(self._upstream)
         self._instances = InstanceCalls(self._upstream)
+        self._iam = IamPropagation(config.faults)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -141,6 +143,14 @@ class AwsFront:
         return self._throttler.draw(call, faults.aws_throttle)
 
     def _answer(self, call: Call, inbound: Inbound) -> Reply:
+        refused = self._iam.refuse(call, inbound)
+        if refused is not None:
+            return refused
+        reply = self._extend(call, inbound)
+        self._iam.observe(call, inbound, reply)
+        return reply
+
+    def _extend(self, call: Call, inbound: Inbound) -> Reply:
         if call.service == "eks":
             reply = self._eks.handle(call, inbound)
             if reply is not None:

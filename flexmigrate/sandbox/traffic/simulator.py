@@ -10,19 +10,25 @@ through them (see ``routing``), publishes what a real ALB would publish in
 What it publishes, per period of ``faults.metric_period`` seconds, once the period has
 ended plus ``faults.metrics_lag`` seconds, timestamped at the period's start — with
 ``LoadBalancer`` + ``TargetGroup`` dimensions and again with ``LoadBalancer`` alone:
-``RequestCount``, ``HTTPCode_Target_5XX_Count`` and ``TargetResponseTime``; per target
-group ``HealthyHostCount`` and ``UnHealthyHostCount``; per load balancer
-``HTTPCode_ELB_5XX_Count``. Like a real ALB, a count that is zero is not published (no
+``RequestCount``, ``HTTPCode_Target_5XX_Count``, ``TargetConnectionErrorCount`` and
+``TargetResponseTime``; per target group ``HealthyHostCount`` and ``UnHealthyHostCount``; per
+load balancer ``HTTPCode_ELB_5XX_Count`` (and ``HTTPCode_ELB_502_Count`` for refused
+connections). Like a real ALB, a count that is zero is not published (no
 5xx means no 5xx datapoint) and a target group that served nothing has no request data.
 
 The EKS side is any ``ip`` target group; the EC2 side is instance-type. Faults: EKS 5xx at
 ``eks_5xx_rate`` once its share of the load balancer's traffic is at least
-``eks_5xx_from_percent``; EKS latency around ``eks_latency_ms``; ``metrics_missing`` drops
-the EKS target groups' own series (the load-balancer-wide series still carry their
-requests); ``targets_unhealthy`` makes ip targets count as unhealthy. Requests to a target
-group with registered targets but none healthy are sent to them anyway (ALBs fail open);
-the simulator assumes targets that fail health checks fail requests too, so those requests
-are all target 5xx. A target group with no registered targets gets the ALB's own 503s.
+``eks_5xx_from_percent``; ``eks_refuse_rate`` of the connections to EKS targets fail
+once EKS has ``eks_refuse_from_percent`` of the traffic — those requests still count in the
+group's ``RequestCount``, add to its ``TargetConnectionErrorCount`` and are answered 502 by
+the load balancer itself (``HTTPCode_ELB_5XX_Count``), while health checks keep passing and
+the target 5xx and latency series stay clean; EKS latency around ``eks_latency_ms``;
+``metrics_missing`` drops the EKS target groups' own series (the load-balancer-wide series
+still carry their requests); ``targets_unhealthy`` makes ip targets count as unhealthy.
+Requests to a target group with registered targets but none healthy are sent to them
+anyway (ALBs fail open); the simulator assumes targets that fail health checks fail
+requests too, so those requests are all target 5xx. A target group with no registered
+targets gets the ALB's own 503s.
 """
 
 from __future__ import annotations
@@ -238,23 +244,37 @@ class TrafficSimulator:
         share_percent: float,
         faults: Faults,
     ) -> None:
+        refused = 0
+        refusing = faults.eks_refuse_rate > 0 and tg.eks and tg.healthy > 0
+        if refusing and share_percent + 1e-6 >= faults.eks_refuse_from_percent:
+            refused = math.floor(faults.eks_refuse_rate * n + 0.5)
+        answered = n - refused
         if tg.healthy == 0:
-            errors = n
+            errors = answered
         elif tg.eks:
             hit = faults.eks_5xx_rate > 0 and share_percent + 1e-6 >= faults.eks_5xx_from_percent
-            errors = math.floor(faults.eks_5xx_rate * n + 0.5) if hit else 0
+            errors = math.floor(faults.eks_5xx_rate * answered + 0.5) if hit else 0
         else:
-            errors = sum(1 for _ in range(n) if self._rng.random() < _EC2_BASELINE_5XX)
-        latencies = self._latencies(n, tg.eks, faults.eks_latency_ms)
+            errors = sum(1 for _ in range(answered) if self._rng.random() < _EC2_BASELINE_5XX)
+        latencies = self._latencies(answered, tg.eks, faults.eks_latency_ms)
         for dims, eks, owner in (
             ({"LoadBalancer": lb.dimension, "TargetGroup": tg.dimension}, tg.eks, tg.arn),
             ({"LoadBalancer": lb.dimension}, False, None),
         ):
             counted = _SeriesInfo("Count", True, eks, owner)
+            # A request whose connection the target refused still counts: the ALB chose it.
             buffer.count(SeriesKey.of("RequestCount", dims), counted, n)
             buffer.count(SeriesKey.of("HTTPCode_Target_5XX_Count", dims), counted, errors)
+            buffer.count(SeriesKey.of("TargetConnectionErrorCount", dims), counted, refused)
             timed = _SeriesInfo("Seconds", False, eks, owner)
             buffer.distribution(SeriesKey.of("TargetResponseTime", dims), timed).merge(latencies)
+        if refused:
+            # The ALB answers a failed connection with its own 502, counted per load balancer
+            # only: the ELB_* metrics have no TargetGroup dimension.
+            lb_dims = {"LoadBalancer": lb.dimension}
+            info = _SeriesInfo("Count", True, False, None)
+            buffer.count(SeriesKey.of("HTTPCode_ELB_5XX_Count", lb_dims), info, refused)
+            buffer.count(SeriesKey.of("HTTPCode_ELB_502_Count", lb_dims), info, refused)
 
     def _latencies(self, n: int, eks: bool, eks_latency_ms: int) -> Distribution:
         if eks and eks_latency_ms > 0:

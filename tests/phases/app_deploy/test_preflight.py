@@ -99,6 +99,20 @@ def test_a_secret_in_git_is_refused(
     assert "base/secret.yaml: Secret/flexdesk-secrets: a Secret with data" in output
 
 
+def test_a_namespace_without_the_readiness_gate_label_is_refused(
+    app_deploy_shared: Any, runbook_variant: Any, aws_ledger: Any, tmp_path: Path
+) -> None:
+    manifests = _manifests(tmp_path)
+    namespace = manifests / "base" / "namespace.yaml"
+    text = namespace.read_text()
+    assert "elbv2.k8s.aws/pod-readiness-gate-inject: enabled" in text
+    namespace.write_text(text.replace("pod-readiness-gate-inject: enabled", "team: desk"))
+    runbook = runbook_variant({"app": {"manifests": str(manifests)}})
+    output = _refused(app_deploy_shared, aws_ledger, runbook, tmp_path)
+    assert "base/namespace.yaml (Namespace flexdesk, metadata.labels) lacks" in output
+    assert "elbv2.k8s.aws/pod-readiness-gate-inject: enabled" in output
+
+
 def test_missing_secret_key_is_named_not_its_values(
     app_deploy_shared: Any, runbook_variant: Any, aws_ledger: Any, tmp_path: Path
 ) -> None:
@@ -140,6 +154,22 @@ def test_an_unpinned_image_is_a_warning_in_the_plan(
     done = app_deploy_shared.cli("plan", "app-deploy", runbook=runbook)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "is not pinned" in _text(done)
+
+
+def test_an_hpa_on_cpu_without_a_metrics_api_is_a_warning_in_the_plan(
+    app_deploy_shared: Any, tmp_path: Path
+) -> None:
+    # The sandbox's cluster, like an EKS cluster without metrics-server, serves no
+    # metrics.k8s.io, and the shipped HPA scales on CPU and memory.
+    report = tmp_path / "plan.json"
+    done = app_deploy_shared.cli("plan", "app-deploy", "--report", str(report))
+    assert done.returncode == 0, done.stdout + done.stderr
+    phase = next(p for p in json.loads(report.read_text())["phases"] if p["id"] == "phase-3")
+    check = next(c for c in phase["preflight"] if c["id"] == "resource-metrics")
+    assert check["status"] == "warn", check
+    assert "HorizontalPodAutoscaler/flexdesk-hpa" in check["detail"]
+    assert "serves no metrics.k8s.io/v1beta1" in check["detail"]
+    assert "metrics-server" in check["fix"]
 
 
 def test_ssm_parameters_as_the_secret_source(

@@ -204,3 +204,35 @@ def test_eks_latency_drives_p99_and_the_latency_alarm(
     ec2 = datapoints("TargetResponseTime", world.ec2_target_group_arn, statistic="Maximum")
     assert max(ec2.values()) <= 0.12
     assert alarm(clients, "flexdesk-ec2-latency")["StateValue"] == "OK"
+
+
+def test_eks_refuse_shows_only_in_connection_errors_and_the_albs_own_5xx(
+    world: World,
+    eks_target_group: str,
+    set_weights: Callable[[int, int], None],
+    clients: Callable[[str], Any],
+    make_simulator: Callable[..., Any],
+    datapoints: Callable[..., dict[float, float]],
+    clock: FakeClock,
+) -> None:
+    create_eks_alarm(
+        clients, world, eks_target_group, "flexdesk-eks-5xx", "HTTPCode_Target_5XX_Count", 5
+    )
+    simulator, _ = make_simulator("eks-refuse=0.3@25")
+    set_weights(90, 10)
+    run(simulator, clock, 5)
+    assert datapoints("TargetConnectionErrorCount", eks_target_group) == {}
+    assert datapoints("HTTPCode_ELB_5XX_Count") == {}
+
+    set_weights(75, 25)
+    run(simulator, clock, 10)
+    # 25 % of 200 requests a second reach EKS; 30 % of those fail to connect (15 a second).
+    refused = datapoints("TargetConnectionErrorCount", eks_target_group)
+    assert set(refused.values()) == {15.0}
+    assert set(datapoints("HTTPCode_ELB_5XX_Count").values()) == {15.0}
+    assert max(datapoints("RequestCount", eks_target_group).values()) == 50.0  # all counted
+    # What the EKS group's own alarms watch stays clean, and its targets stay healthy.
+    assert datapoints("HTTPCode_Target_5XX_Count", eks_target_group) == {}
+    assert alarm(clients, "flexdesk-eks-5xx")["StateValue"] == "OK"
+    health = simulator.snapshot()["target_groups"]["flexdesk-eks"]
+    assert health["healthy_targets"] == health["registered_targets"] == 3

@@ -1,0 +1,89 @@
+"""Rehearsals where the cutover meets what EKS and the ALB do that a kinder sandbox would
+hide: connections the ALB cannot make to the pods (its own 502s), IAM that is eventually
+consistent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from flexmigrate.sandbox import manage
+from tests.conftest import run_cli
+
+
+def _client(env: dict[str, str], service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def _rehearse(tmp_path: Path, *args: str) -> tuple[Any, dict[str, Any], Path]:
+    report = tmp_path / "rehearsal.json"
+    done = run_cli(
+        ["rehearse", *args, "--keep", "--report", str(report)],
+        env={"TMPDIR": str(tmp_path)},
+        cwd=tmp_path,
+        timeout=400,
+    )
+    document: dict[str, Any] = json.loads(report.read_text())
+    return done, document, Path(str(document["summary"]["sandbox"]))
+
+
+def test_a_new_role_is_waited_for_not_failed_on(tmp_path: Path) -> None:
+    """EKS refuses the cluster role for a while after phase 1 creates it (3 s in every
+    rehearsal, made longer here so the wait is plain to see); phase 1 waits it out. Before
+    phase 1 retried, the rehearsal stopped in phase 1 with InvalidParameterException."""
+    done, document, sandbox = _rehearse(tmp_path, "--inject", "iam-propagation=5")
+    try:
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, output[-3000:]
+        assert (
+            "EKS to accept role flexdesk-cluster-cluster-role for cluster flexdesk-cluster: "
+            "IAM role flexdesk-cluster-cluster-role not yet usable by EKS"
+        ) in " ".join(output.split())
+        phase1 = next(p for p in document["phases"] if p["id"] == "phase-1")
+        assert {s["id"]: s["status"] for s in phase1["steps"]}["cluster"] == "completed"
+    finally:
+        manage.down(sandbox)
+
+
+def test_refused_connections_to_eks_breach_the_cutover_while_targets_stay_healthy(
+    tmp_path: Path,
+) -> None:
+    done, document, sandbox = _rehearse(tmp_path, "--inject", "eks-refuse=0.3@25")
+    try:
+        assert done.returncode == 4, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "EC2 100 % / EKS 0 %" in done.stderr
+        # Only the gates on the ALB's own errors can see it: the target 5xx gate passes.
+        assert "eks-connection-errors" in done.stderr or "elb-5xx" in done.stderr
+        env = manage.environment(sandbox)
+        world = json.loads((sandbox / "world.json").read_text())
+        elbv2 = _client(env, "elbv2")
+        listener = elbv2.describe_listeners(ListenerArns=[world["https_listener_arn"]])
+        forward = next(
+            a for a in listener["Listeners"][0]["DefaultActions"] if a["Type"] == "forward"
+        )
+        weights = {
+            g["TargetGroupArn"]: g["Weight"] for g in forward["ForwardConfig"]["TargetGroups"]
+        }
+        assert weights[world["ec2_target_group_arn"]] == 100 and sum(weights.values()) == 100
+        eks = elbv2.describe_target_groups(Names=["flexdesk-eks"])["TargetGroups"][0]
+        health = elbv2.describe_target_health(TargetGroupArn=eks["TargetGroupArn"])
+        states = [d["TargetHealth"]["State"] for d in health["TargetHealthDescriptions"]]
+        assert states and set(states) == {"healthy"}
+        alarms = _client(env, "cloudwatch").describe_alarms(AlarmNamePrefix="flexdesk-eks")
+        assert {a["StateValue"] for a in alarms["MetricAlarms"]} == {"OK"}
+        statuses = {p["id"]: p["status"] for p in document["phases"]}
+        assert statuses["phase-4"] == "failed" and "phase-5" not in statuses
+        phase4 = next(p for p in document["phases"] if p["id"] == "phase-4")
+        steps = {s["id"]: s["status"] for s in phase4["steps"]}
+        assert steps["shift-10"] == "completed"  # the fault starts at 25 %
+    finally:
+        manage.down(sandbox)
