@@ -131,7 +131,7 @@ class KubeApi:
         def once() -> Any:
             self.calls[method] += 1
             try:
-                # The client's generated-code API (kubernetes ≥ 35): serialize, send, read.
+                # The client's generated-code API (kubernetes ≥ 37): serialize, send, read.
                 verb, url, header_params, payload, post = self.api_client.param_serialize(
                     method=method,
                     resource_path=path,
@@ -380,8 +380,9 @@ def api_client_for_eks(endpoint: str, ca_data_b64: str, token: Callable[[], str]
 
 
 def api_client_for_context(kubeconfig: str | None, context: str) -> Any:
-    from kubernetes import config
+    # From its defining module: kubernetes.config re-exports it explicitly only from 37.0.1.
+    from kubernetes.config.kube_config import new_client_from_config
 
-    return config.new_client_from_config(  # type: ignore[no-untyped-call]
+    return new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=kubeconfig, context=context
     )
