@@ -409,3 +409,73 @@ def test_a_bad_state_section_names_file_line_and_field(
     assert refused.returncode == 2
     assert "bad.yaml:" in refused.stderr and "state" in refused.stderr
     assert "bucket" in refused.stderr
+
+
+def test_status_all_over_three_runbooks_in_one_bucket(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_bucket()
+    names = ["billing", "search", "uploads"]
+    runbooks = [s3_runbook(tmp_path / "repo", name) for name in names]
+    for runbook in runbooks[:2]:
+        ran = run_cli(["--runbook", str(runbook), "run", "storage"], registry=PHASES, env=aws_env)
+        assert ran.returncode == 0, ran.stderr
+    # the third has only begun: its lock held by a run on another host
+    s3().put_object(
+        Bucket=BUCKET,
+        Key=f"{PREFIX}/uploads/lock",
+        Body=json.dumps(_other_hosts_lock("abc3")),
+        IfNoneMatch="*",
+    )
+    shown = run_cli(
+        ["--runbook", str(runbooks[0]), "status", "--all", "--json"], registry=PHASES, env=aws_env
+    )
+    assert shown.returncode == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    assert doc["location"] == f"s3://{BUCKET}/{PREFIX}/"
+    rows = {row["runbook"]: row for row in doc["runbooks"]}
+    assert sorted(rows) == names
+    assert rows["billing"]["phase"] == "phase-1 storage"
+    assert rows["billing"]["phase_status"] == "completed"
+    assert rows["billing"]["last_event"]["event"] == "phase_completed"
+    assert rows["uploads"]["lock"]["host"] == "ci-runner-7"
+    # without a runbook, from the bucket alone, as a table
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    table = run_cli(
+        ["status", "--all", "--state-bucket", BUCKET, "--state-prefix", PREFIX],
+        registry=PHASES,
+        env=aws_env,
+        cwd=empty,
+    )
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert "3 runbook(s)" in lines[0]
+    for name in names:
+        assert any(line.startswith(name) for line in lines), table.stdout
+    assert "ci-runner-7" in table.stdout and "phase_completed" in table.stdout
+
+
+def test_status_all_over_a_local_state_directory(aws_env: dict[str, str], tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    for name in ("alpha", "beta"):
+        runbook = tmp_path / f"{name}.yaml"
+        runbook.write_text(RUNBOOK.read_text().replace("name: enginetest", f"name: {name}"))
+        ran = run_cli(
+            ["--runbook", str(runbook), "--state-dir", str(state), "run", "storage"],
+            registry=PHASES,
+            env=aws_env,
+        )
+        assert ran.returncode == 0, ran.stderr
+    shown = run_cli(
+        ["--state-dir", str(state), "status", "--all", "--json"],
+        registry=PHASES,
+        env=aws_env,
+        cwd=tmp_path,
+    )
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)["runbooks"]
+    assert [(r["runbook"], r["phase_status"]) for r in rows] == [
+        ("alpha", "completed"),
+        ("beta", "completed"),
+    ]
