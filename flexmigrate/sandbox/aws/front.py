@@ -2,7 +2,8 @@
 
 Each request is identified (service, operation), counted, possibly throttled, then either
 answered by one of the extensions (EKS, target health, CloudWatch percentiles) or passed to
-moto as it came. Nothing here is global: several fronts can run in one process, each on its
+moto as it came (writes to one S3 object key one at a time, so conditional writes are
+atomic as in S3). Nothing here is global: several fronts can run in one process, each on its
 own port with its own state.
 """
 
@@ -24,6 +25,7 @@ from flexmigrate.sandbox.aws.ledger import Ledger
 from flexmigrate.sandbox.aws.metrics import Percentiles
 from flexmigrate.sandbox.aws.protocols import error_reply
 from flexmigrate.sandbox.aws.routing import Call, Router
+from flexmigrate.sandbox.aws.s3_writes import ObjectWrites
 from flexmigrate.sandbox.aws.throttle import Throttler
 from flexmigrate.sandbox.aws.upstream import MotoUpstream
 from flexmigrate.sandbox.aws.wire import Inbound, Reply
@@ -58,6 +60,7 @@ class AwsFront:
             self._eks.world, config.faults, config.target_initial, config.target_draining
         )
         self._percentiles = Percentiles(self._upstream)
+        self._object_writes = ObjectWrites()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -141,7 +144,8 @@ class AwsFront:
             reply = extension.handle(call, inbound)
             if reply is not None:
                 return reply
-        return self._upstream.forward(inbound)
+        with self._object_writes.serialized(call):
+            return self._upstream.forward(inbound)
 
 
 def _inbound(environ: dict[str, Any]) -> Inbound:
