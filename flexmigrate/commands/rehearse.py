@@ -45,7 +45,14 @@ def rehearse(opts: Options, injects: tuple[str, ...], keep: bool, report_path: P
     ui = make_ui(opts)
     root = Path(tempfile.mkdtemp(prefix="flexmigrate-rehearsal-"))
     sandbox_dir = root / "sandbox"
-    runbook = opts.runbook or str(shipped_runbooks_dir() / "sandbox.yaml")
+    from flexmigrate.runbook.locate import locate_runbook
+
+    # absolute: the sandbox reads it too (its state bucket), from a directory of its own
+    runbook = (
+        str(locate_runbook(opts.runbook).resolve())
+        if opts.runbook
+        else str(shipped_runbooks_dir() / "sandbox.yaml")
+    )
     started = time.monotonic()
     ui.info(f"starting a fresh sandbox in {sandbox_dir} …")
     manage.up(sandbox_dir, injects=injects, runbook=runbook)
