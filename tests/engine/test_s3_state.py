@@ -479,3 +479,29 @@ def test_status_all_over_a_local_state_directory(aws_env: dict[str, str], tmp_pa
         ("alpha", "completed"),
         ("beta", "completed"),
     ]
+
+
+def test_heartbeat_refreshes_the_lock_and_never_revives_a_released_one(
+    aws_env: dict[str, str],
+) -> None:
+    from flexmigrate.state.s3 import S3Location, S3StateStore
+
+    make_bucket()
+    where = S3Location(bucket=BUCKET, prefix=PREFIX, region="af-south-1")
+    key = f"{PREFIX}/enginetest/lock"
+    holder = S3StateStore(where, "enginetest")
+    assert holder.lock("flexmigrate run all") is None
+    first = json.loads(s3().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert first["arn"] == MOTO_ARN and first["command"] == "flexmigrate run all"
+    time.sleep(0.01)
+    holder.heartbeat()
+    beat = json.loads(s3().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert beat["heartbeat"] > first["heartbeat"] and beat["nonce"] == first["nonce"]
+    # another operator forces it open and takes a lock of their own
+    other = S3StateStore(where, "enginetest")
+    assert other.force_unlock(first["nonce"]) is not None
+    other.lock("flexmigrate resume")
+    holder.heartbeat()
+    holder.unlock()
+    now = json.loads(s3().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert now["command"] == "flexmigrate resume" and now["nonce"] != first["nonce"]
