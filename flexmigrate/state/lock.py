@@ -161,8 +161,9 @@ def held_message(holder: LockHolder, stale_after: float) -> str:
     age = holder.heartbeat_age()
     if age is not None and age > stale_after:
         message += (
-            f"; its heartbeat is {int(age)}s old (stale after {int(stale_after)}s) — if that "
-            f"run is gone, release it with `flexmigrate unlock --force --lock-id {holder.nonce}`"
+            f"; its heartbeat is {int(age)}s old (limit {int(stale_after)}s), so it looks stale "
+            f"— if that run is gone, release it with `flexmigrate unlock --force --lock-id "
+            f"{holder.nonce}`"
         )
     elif holder.host != socket.gethostname():
         message += (
