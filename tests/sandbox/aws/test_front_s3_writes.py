@@ -20,7 +20,9 @@ def _race(s3: Any, bucket: str, key: str, **condition: str) -> tuple[list[str], 
     lost: list[str] = []
 
     def racer(index: int) -> None:
-        body = f"writer {index}"
+        # unique per race: an ETag is the body's MD5, so a writer rewriting the body it wrote
+        # before would still match its own old ETag
+        body = f"writer {index} of {key} {sorted(condition.items())}"
         barrier.wait()
         try:
             s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), **condition)
