@@ -238,8 +238,33 @@ def shift_traffic(
     is_flag=True,
     help="Also read the listener's weights and target health from AWS and flag differences.",
 )
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every runbook under the state location (the runbook's state section, "
+    "--state-bucket, or --state-dir): phase, step, EKS share, lock, last event.",
+)
+@click.option("--state-bucket", metavar="BUCKET", help="With --all: an S3 state location.")
+@click.option(
+    "--state-prefix", metavar="PREFIX", default="flexmigrate", show_default=True,
+    help="With --state-bucket: the key prefix.",
+)  # fmt: skip
+@click.option(
+    "--state-region",
+    metavar="REGION",
+    help="With --state-bucket: its region (default: AWS_REGION).",
+)
 @click.pass_obj
-def status(opts: Options, as_json: bool, live: bool) -> int:
+def status(
+    opts: Options,
+    as_json: bool,
+    live: bool,
+    every: bool,
+    state_bucket: str | None,
+    state_prefix: str,
+    state_region: str | None,
+) -> int:
     """Phases, steps, recorded traffic weights and the lock holder (reads only the state).
 
     With --live it also asks AWS what the listener sends where now, and flags any
@@ -247,9 +272,14 @@ def status(opts: Options, as_json: bool, live: bool) -> int:
     """
     from dataclasses import replace
 
+    opts = replace(opts, json=opts.json or as_json)
+    if every or state_bucket:
+        from flexmigrate.commands import overview
+
+        return overview.status_all(opts, state_bucket, state_prefix, state_region)
     from flexmigrate.commands import info
 
-    return info.status(replace(opts, json=opts.json or as_json), live=live)
+    return info.status(opts, live=live)
 
 
 @cli.command()
@@ -283,17 +313,24 @@ def report(opts: Options, file: Path | None) -> int:
 @click.option(
     "--force", is_flag=True, help="Release a lock held by a live process or another host."
 )
+@click.option(
+    "--lock-id",
+    metavar="ID",
+    help="With --force: release only this lock (the ID `status` and a refused run show).",
+)
 @click.pass_obj
-def unlock(opts: Options, force: bool) -> int:
+def unlock(opts: Options, force: bool, lock_id: str | None) -> int:
     """Release the run lock.
 
     Without --force, only a lock whose process is gone (on this host) is released. Use
     --force only when you are sure the holder is not running: two runs at once can
-    corrupt a migration.
+    corrupt a migration. With --lock-id, a lock taken since you looked is never released.
     """
     from flexmigrate.commands import info
 
-    return info.unlock(opts, force)
+    if lock_id and not force:
+        raise click.UsageError("--lock-id goes with --force")
+    return info.unlock(opts, force, lock_id)
 
 
 @cli.group()
@@ -322,16 +359,47 @@ def runbook_schema(opts: Options) -> int:
 
 @cli.group()
 def state() -> None:
-    """Recover a damaged state."""
+    """Recover a damaged state; move a state between this machine and S3."""
 
 
 @state.command("restore")
+@click.option(
+    "--version",
+    "version",
+    metavar="VERSION_ID",
+    help="S3 state: this object version of state.json (default: the one before the current).",
+)
 @click.pass_obj
-def state_restore(opts: Options) -> int:
-    """Put state.json.bak (the previous checkpoint) back in place of state.json."""
+def state_restore(opts: Options, version: str | None) -> int:
+    """Put the previous checkpoint back (state.json.bak locally; an earlier object version in
+    S3)."""
     from flexmigrate.commands import info
 
-    return info.state_restore(opts)
+    return info.state_restore(opts, version)
+
+
+@state.command("push")
+@click.pass_obj
+def state_push(opts: Options) -> int:
+    """Copy the local state (--state-dir) to the runbook's S3 state: serial, lineage, journal.
+
+    Refused when S3 already holds another lineage, or a newer serial of this one.
+    """
+    from flexmigrate.commands import moves
+
+    return moves.push(opts)
+
+
+@state.command("pull")
+@click.pass_obj
+def state_pull(opts: Options) -> int:
+    """Copy the runbook's S3 state into --state-dir: serial, lineage, journal.
+
+    Refused when the local state is another lineage, or a newer serial of this one.
+    """
+    from flexmigrate.commands import moves
+
+    return moves.pull(opts)
 
 
 cli.add_command(sandbox)

@@ -68,6 +68,15 @@ class LockHeld(FlexmigrateError):
     kind = "lock_held"
 
 
+class StateConflict(FlexmigrateError):
+    """Someone else wrote the state since this run read it (a conditional write lost the race):
+    nothing was written, and the other writer's state stands. Exit 5, as for a held lock: the
+    state belongs to another run."""
+
+    exit_code = ExitCode.LOCK_HELD
+    kind = "state_conflict"
+
+
 class Interrupted(FlexmigrateError):
     exit_code = ExitCode.INTERRUPTED
     kind = "interrupted"

@@ -179,3 +179,51 @@ def test_the_production_runbook_rehearses_with_helm_from_its_chart_repository(
         assert not (tmp_path / ".flexmigrate").exists()
     finally:
         manage.down(sandbox)
+
+
+def test_rehearse_with_state_in_s3(tmp_path: Path) -> None:
+    """The sandbox creates the runbook's state bucket (versioned, encrypted, private), and
+    state, journal and lock live there for the whole rehearsal."""
+    from flexmigrate.runbook.locate import shipped_runbooks_dir
+
+    shipped = shipped_runbooks_dir()
+    text = (shipped / "sandbox.yaml").read_text()
+    for relative in ("lb-controller/sandbox", "flexdesk/k8s"):
+        text = text.replace(f"manifests: {relative}", f"manifests: {shipped / relative}")
+    text += (
+        "\nstate:\n  backend: s3\n  bucket: flexdesk-migration-state\n"
+        "  prefix: teams/platform\n  region: af-south-1\n"
+    )
+    runbook = tmp_path / "rehearse-s3.yaml"
+    runbook.write_text(text)
+    report = tmp_path / "rehearsal.json"
+    done = run_cli(
+        ["--runbook", str(runbook), "rehearse", "--keep", "--report", str(report)],
+        env={"TMPDIR": str(tmp_path)},
+        cwd=tmp_path,
+        timeout=400,
+    )
+    document: dict[str, Any] = json.loads(report.read_text())
+    sandbox = Path(str(document["summary"]["sandbox"]))
+    try:
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        phases = {p["id"]: p["status"] for p in document["phases"]}
+        assert list(phases.values()) == ["completed"] * 5
+        env = manage.environment(sandbox)
+        s3 = _client(env, "s3")
+        bucket = "flexdesk-migration-state"
+        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+        assert rules["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        blocked = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(blocked.values())
+        root = "teams/platform/flexdesk-sandbox/"
+        state = json.loads(s3.get_object(Bucket=bucket, Key=root + "state.json")["Body"].read())
+        assert [p["status"] for p in state["phases"]] == ["completed"] * 5
+        journal = s3.list_objects_v2(Bucket=bucket, Prefix=root + "journal/")["KeyCount"]
+        assert journal > 50
+        lock = s3.list_objects_v2(Bucket=bucket, Prefix=root + "lock")["KeyCount"]
+        assert lock == 0  # released at the end
+        assert not list((tmp_path).glob("**/flexdesk-sandbox/state.json"))
+    finally:
+        manage.down(sandbox)

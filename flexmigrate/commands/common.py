@@ -69,7 +69,9 @@ def open_session(
     ui = make_ui(opts)
     registry = opts.registry_loader()
     runbook = load(opts, registry)
-    store = store_for(opts, runbook.name, runbook.execution.lock_stale_after)
+    store = store_for(
+        opts, runbook.name, runbook.execution.lock_stale_after, runbook.state, runbook.aws.profile
+    )
     locked = False
     try:
         if lock and not dry_run:

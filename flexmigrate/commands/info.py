@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from flexmigrate.commands.base import make_ui, store_for
+from flexmigrate.commands.base import make_ui, runbook_store
 from flexmigrate.errors import LockHeld, RunbookError
 from flexmigrate.options import Options
 from flexmigrate.runbook.locate import display_path, locate_runbook
-
-
-def _runbook_name(opts: Options) -> str:
-    from flexmigrate.runbook.loader import runbook_name
-
-    return runbook_name(locate_runbook(opts.runbook))
 
 
 def status(opts: Options, *, live: bool = False) -> int:
     """Offline unless ``live``: the plain path reads only the state (no AWS client loads)."""
     from flexmigrate.commands.show import status_document, status_text
 
-    name = _runbook_name(opts)
-    store = store_for(opts, name)
+    name, store = runbook_store(opts)
     state = store.load()
     registry = opts.registry_loader()
     try:
@@ -50,7 +42,7 @@ def history(opts: Options) -> int:
     from flexmigrate.commands.show import history_text
 
     ui = make_ui(opts)
-    store = store_for(opts, _runbook_name(opts))
+    _, store = runbook_store(opts)
     events = store.read_journal()
     if opts.json:
         ui.emit_json(events)
@@ -61,9 +53,9 @@ def history(opts: Options) -> int:
     return 0
 
 
-def unlock(opts: Options, force: bool) -> int:
+def unlock(opts: Options, force: bool, lock_id: str | None = None) -> int:
     ui = make_ui(opts)
-    store = store_for(opts, _runbook_name(opts))
+    _, store = runbook_store(opts)
     holder = store.lock_holder()
     if holder is None:
         ui.info("the lock is free")
@@ -79,11 +71,23 @@ def unlock(opts: Options, force: bool) -> int:
             ui.emit_json({"released": True, "holder": holder.describe(), "forced": False})
         del takeover
         return 0
-    store.force_unlock()
-    store.journal("lock_forced", previous=holder.describe())
-    ui.warn(f"forced the lock of {holder.describe()} open")
+    released = store.force_unlock(lock_id)
+    if released is None:
+        ui.info("the lock is free")
+        if opts.json:
+            ui.emit_json({"released": False, "holder": None})
+        return 0
+    store.journal("lock_forced", previous=released.describe(), lock_id=released.nonce)
+    ui.warn(f"forced the lock {released.nonce} of {released.describe()} open")
     if opts.json:
-        ui.emit_json({"released": True, "holder": holder.describe(), "forced": True})
+        ui.emit_json(
+            {
+                "released": True,
+                "lock_id": released.nonce,
+                "holder": released.describe(),
+                "forced": True,
+            }
+        )
     return 0
 
 
@@ -119,18 +123,19 @@ def schema(opts: Options) -> int:
     return 0
 
 
-def state_restore(opts: Options) -> int:
+def state_restore(opts: Options, version: str | None = None) -> int:
     ui = make_ui(opts)
-    store = store_for(opts, _runbook_name(opts))
+    _, store = runbook_store(opts)
     store.lock(opts.command_line())
     try:
-        restored = store.restore_backup()
-        store.journal("state_restored", serial=restored.serial)
+        restored = store.restore(version)
+        store.journal("state_restored", serial=restored.serial, version=version)
     finally:
         store.unlock()
-    path = Path(store.location) / "state.json"
+    where = store.location.rstrip("/") + "/state.json"
     if opts.json:
-        ui.emit_json({"restored": str(path), "serial": restored.serial})
+        ui.emit_json({"restored": where, "serial": restored.serial, "version": version})
     else:
-        ui.success(f"restored {path} from its backup (serial {restored.serial})")
+        source = f"version {version}" if version else "its previous version"
+        ui.success(f"restored {where} from {source} (serial {restored.serial})")
     return 0

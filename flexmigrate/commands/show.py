@@ -80,6 +80,8 @@ def status_document(
     holder = None
     if lock is not None:
         holder = {
+            "id": lock.nonce,
+            "arn": lock.arn,
             "pid": lock.pid,
             "host": lock.host,
             "user": lock.user,
@@ -172,9 +174,10 @@ def status_text(
             out(f"  {problem}", "red")
     lock = doc.get("lock")
     if lock:
+        who = f"{lock['arn']}, " if lock.get("arn") else ""
         out(
-            f"lock: held by {lock['command']!r} (pid {lock['pid']} on {lock['host']}, "
-            f"since {lock['since']}, heartbeat {lock['heartbeat']})",
+            f"lock {lock['id']}: held by {lock['command']!r} ({who}pid {lock['pid']} on "
+            f"{lock['host']}, since {lock['since']}, heartbeat {lock['heartbeat']})",
             "yellow",
         )
     else:

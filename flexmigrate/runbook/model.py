@@ -1,7 +1,8 @@
 """The runbook: the engine's own sections, and the model composed with the sections its phases
 declare.
 
-The engine reads ``name``, ``description``, ``aws``, ``kubernetes`` and ``execution``. Every
+The engine reads ``name``, ``description``, ``aws``, ``kubernetes``, ``execution``,
+``state``, ``notify`` and ``cost``. Every
 other section belongs to the phases of the registry the command line hands in: each
 ``Phase`` lists the sections it reads (``Phase.sections``), and ``compose`` builds the model a
 runbook is validated against from both, so an unknown or missing section is reported like any
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, create_model, model_validator
 
@@ -119,6 +120,34 @@ class CostSection(Strict):
     plan_estimate: PlanEstimate | None = None
 
 
+class LocalStateSection(Strict):
+    backend: Literal["local"] = "local"
+
+
+class S3StateSection(Strict):
+    """Team state in S3: ``s3://BUCKET/PREFIX/<runbook name>/``. The bucket must have
+    versioning on; every object is written with server-side encryption (KMS when a key is
+    named)."""
+
+    backend: Literal["s3"]
+    bucket: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="An existing bucket."
+    )
+    prefix: str = Field(
+        default="flexmigrate",
+        pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+        max_length=200,
+        description="Key prefix; a runbook's state is under PREFIX/<runbook name>/.",
+    )
+    region: str = Field(pattern=REGION, description="The bucket's region.")
+    kms_key_id: str | None = Field(
+        default=None, description="KMS key (ID, ARN or alias) for SSE-KMS; SSE-S3 when unset."
+    )
+
+
+StateSection = Annotated[LocalStateSection | S3StateSection, Field(discriminator="backend")]
+
+
 class Runbook(Strict):
     name: str = Field(pattern=SLUG, description="Names the state directory and owned resources.")
     description: str = ""
@@ -127,6 +156,10 @@ class Runbook(Strict):
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     notify: NotifySection = Field(default_factory=NotifySection)
     cost: CostSection = Field(default_factory=CostSection)
+    state: StateSection = Field(
+        default_factory=LocalStateSection,
+        description="Where state, journal and lock live: local (--state-dir) or s3.",
+    )
 
     _path: Path | None = PrivateAttr(default=None)
 

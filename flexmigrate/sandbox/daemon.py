@@ -80,6 +80,7 @@ class Sandbox:
         from flexmigrate.sandbox.registrar import FrontTargetRegistrar
         from flexmigrate.sandbox.traffic import TrafficSimulator
         from flexmigrate.sandbox.world import seed_world
+        from flexmigrate.sandbox.world.state_bucket import seed_state_bucket
 
         args = self.args
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -143,6 +144,7 @@ class Sandbox:
         self.control = ControlServer(self)
         self.control.start()
         self._parts.append(self.control)
+        self.state_bucket = seed_state_bucket(session, moto_url, args.runbook)
         self.moto_url = moto_url
         self._write_files()
 

@@ -42,6 +42,13 @@ class Journal:
         os.fsync(fd)
         return record
 
+    def append_record(self, record: dict[str, Any]) -> None:
+        """An event as it was recorded elsewhere (moving a state between stores)."""
+        line = json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False)
+        fd = self._open()
+        os.write(fd, line.encode() + b"\n")
+        os.fsync(fd)
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

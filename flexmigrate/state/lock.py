@@ -29,14 +29,21 @@ class LockHolder:
     command: str
     since: str
     heartbeat: str
-    nonce: str
+    nonce: str  # the lock's ID: `unlock --force --lock-id` names it
     pid_start: str | None = None
+    arn: str | None = None  # the holder's IAM identity (S3 state: from STS)
 
     def describe(self) -> str:
+        who = f"{self.arn}, " if self.arn else ""
         return (
-            f"{self.command!r} (pid {self.pid} on {self.host}, user {self.user}, "
+            f"{self.command!r} ({who}pid {self.pid} on {self.host}, user {self.user}, "
             f"since {self.since})"
         )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> LockHolder:
+        known = {name for name in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
 
     def heartbeat_age(self, now: dt.datetime | None = None) -> float | None:
         try:
@@ -64,7 +71,9 @@ class RunLock:
     def read(self) -> LockHolder | None:
         try:
             data = json.loads(self.path.read_text())
-            return LockHolder(**data)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return LockHolder.from_dict(data)
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as exc:
@@ -104,7 +113,7 @@ class RunLock:
                     graveyard.unlink(missing_ok=True)
                     takeover = Takeover(holder)
                     continue
-                raise LockHeld(self._held_message(holder)) from None
+                raise LockHeld(held_message(holder, self.stale_after)) from None
             try:
                 os.write(fd, json.dumps(asdict(me)).encode())
                 os.fsync(fd)
@@ -113,20 +122,6 @@ class RunLock:
             self.holder = me
             return takeover
         raise LockHeld(f"could not take the lock {self.path}: it keeps changing hands")
-
-    def _held_message(self, holder: LockHolder) -> str:
-        message = f"another run holds the lock: {holder.describe()}"
-        age = holder.heartbeat_age()
-        if age is not None and age > self.stale_after:
-            message += (
-                f"; its heartbeat is {int(age)}s old, so it looks stale — if that run is gone, "
-                "release the lock with `flexmigrate unlock --force`"
-            )
-        elif holder.host != socket.gethostname():
-            message += "; it is on another host — only `flexmigrate unlock --force` releases it"
-        else:
-            message += "; wait for it to finish"
-        return message
 
     def heartbeat(self) -> None:
         if self.holder is None:
@@ -149,10 +144,39 @@ class RunLock:
             self.path.unlink(missing_ok=True)
         self.holder = None
 
-    def force_release(self) -> LockHolder | None:
+    def force_release(self, lock_id: str | None = None) -> LockHolder | None:
         try:
             holder = self.read()
         except LockHeld:
             holder = None
+        if lock_id is not None and holder is not None and holder.nonce != lock_id:
+            raise LockHeld(another_lock_message(holder, lock_id))
         self.path.unlink(missing_ok=True)
         return holder
+
+
+def held_message(holder: LockHolder, stale_after: float) -> str:
+    """Why a command cannot take the lock, and what the operator may do about it."""
+    message = f"another run holds the lock {holder.nonce}: {holder.describe()}"
+    age = holder.heartbeat_age()
+    if age is not None and age > stale_after:
+        message += (
+            f"; its heartbeat is {int(age)}s old (limit {int(stale_after)}s), so it looks stale "
+            f"— if that run is gone, release it with `flexmigrate unlock --force --lock-id "
+            f"{holder.nonce}`"
+        )
+    elif holder.host != socket.gethostname():
+        message += (
+            "; it is on another host — only `flexmigrate unlock --force "
+            f"--lock-id {holder.nonce}` releases it"
+        )
+    else:
+        message += "; wait for it to finish"
+    return message
+
+
+def another_lock_message(holder: LockHolder, lock_id: str) -> str:
+    return (
+        f"the lock is now {holder.nonce}, held by {holder.describe()} — not {lock_id}, the one "
+        "you named; nothing was released. Check `flexmigrate status` before forcing it."
+    )

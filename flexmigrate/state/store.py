@@ -1,6 +1,8 @@
-"""Where state lives. ``StateStore`` is the interface the executor uses; ``LocalStateStore``
-keeps it in ``<state-dir>/<runbook name>/``. A team backend (S3 with a DynamoDB lock) implements
-the same interface without touching the executor."""
+"""Where state lives. ``StateStore`` is the interface the executor and the commands use;
+``LocalStateStore`` keeps it in ``<state-dir>/<runbook name>/``, ``S3StateStore``
+(``flexmigrate.state.s3``) under ``s3://BUCKET/PREFIX/<runbook name>/`` for teams. Locations are
+strings (a path or an ``s3://`` URL), locks are named by their ID, and restoring takes a
+version, so nothing here assumes a local directory."""
 
 from __future__ import annotations
 
@@ -25,12 +27,55 @@ class StateStore(Protocol):
     def save(self, state: State) -> None: ...
     def journal(self, event: str, **data: Any) -> dict[str, Any]: ...
     def read_journal(self) -> list[dict[str, Any]]: ...
+    def last_event(self) -> dict[str, Any] | None: ...
     def lock(self, command: str) -> Takeover | None: ...
     def heartbeat(self) -> None: ...
     def unlock(self) -> None: ...
-    def force_unlock(self) -> LockHolder | None: ...
+    def force_unlock(self, lock_id: str | None = None) -> LockHolder | None:
+        """Delete the lock — only the one named ``lock_id`` when given."""
+        ...
+
     def lock_holder(self) -> LockHolder | None: ...
+    def restore(self, version: str | None = None) -> State:
+        """Put an earlier state back: the previous one, or ``version``."""
+        ...
+
+    def import_state(self, state: State, events: list[dict[str, Any]]) -> None:
+        """Write ``state`` as it is (serial and lineage kept) and append ``events``."""
+        ...
+
     def close(self) -> None: ...
+
+
+def parse_state(raw: bytes, where: str) -> State:
+    """A state document read from ``where``, refused with a clear message when it cannot be
+    trusted (corrupt, not a state, newer schema)."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise StateError(
+            f"{where} is corrupt ({exc}); flexmigrate will not overwrite it. "
+            "Inspect it, or put the previous version back with `flexmigrate state restore`.",
+        ) from None
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise StateError(f"{where} is not a flexmigrate state file; it was left untouched")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise StateError(
+            f"{where} was written by a newer flexmigrate (state schema {version}, this version "
+            f"reads {SCHEMA_VERSION}); upgrade flexmigrate — the file was left untouched"
+        )
+    try:
+        return State.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StateError(
+            f"{where} is corrupt (missing or bad field: {exc}); left untouched"
+        ) from None
+
+
+def render_state(state: State) -> bytes:
+    text = json.dumps(state.to_dict(), indent=2, sort_keys=False, default=str)
+    return REDACT(text, limit=None, patterns=False).encode() + b"\n"
 
 
 class LocalStateStore:
@@ -68,27 +113,7 @@ class LocalStateStore:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise StateError(
-                f"{path} is corrupt ({exc}); flexmigrate will not overwrite it. "
-                "Inspect it, or put the previous version back with `flexmigrate state restore`.",
-            ) from None
-        if not isinstance(data, dict) or "schema_version" not in data:
-            raise StateError(f"{path} is not a flexmigrate state file; it was left untouched")
-        version = data.get("schema_version")
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise StateError(
-                f"{path} was written by a newer flexmigrate (state schema {version}, this version "
-                f"reads {SCHEMA_VERSION}); upgrade flexmigrate — the file was left untouched"
-            )
-        try:
-            return State.from_dict(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StateError(
-                f"{path} is corrupt (missing or bad field: {exc}); left untouched"
-            ) from None
+        return parse_state(raw, str(path))
 
     def save(self, state: State) -> None:
         ensure_dir(self.root)
@@ -107,13 +132,23 @@ class LocalStateStore:
         state.serial += 1
         state.updated_at = now_iso()
         state.flexmigrate_version = __version__
-        text = json.dumps(state.to_dict(), indent=2, sort_keys=False, default=str)
-        text = REDACT(text, limit=None, patterns=False)
-        write_atomic(self.state_path, text.encode() + b"\n", backup=self.backup_path)
+        write_atomic(self.state_path, render_state(state), backup=self.backup_path)
         self._loaded = (state.lineage, state.serial)
 
-    def restore_backup(self) -> State:
-        """Put ``state.json.bak`` back in place (after checking it reads)."""
+    def import_state(self, state: State, events: list[dict[str, Any]]) -> None:
+        ensure_dir(self.root)
+        write_atomic(self.state_path, render_state(state), backup=self.backup_path)
+        self._loaded = (state.lineage, state.serial)
+        for event in events:
+            self._journal.append_record(event)
+
+    def restore(self, version: str | None = None) -> State:
+        """Put ``state.json.bak`` back in place (after checking it reads). A local state keeps
+        one earlier version only."""
+        if version is not None:
+            raise StateError(
+                "a local state keeps one earlier version (state.json.bak); --version is for S3"
+            )
         backup = self._read(self.backup_path)
         if backup is None:
             raise StateError(f"there is no backup at {self.backup_path}")
@@ -131,6 +166,10 @@ class LocalStateStore:
     def read_journal(self) -> list[dict[str, Any]]:
         return self._journal.read()
 
+    def last_event(self) -> dict[str, Any] | None:
+        events = self._journal.read()
+        return events[-1] if events else None
+
     # -- lock ---------------------------------------------------------------------------
     def lock(self, command: str) -> Takeover | None:
         ensure_dir(self.root)
@@ -142,8 +181,8 @@ class LocalStateStore:
     def unlock(self) -> None:
         self._lock.release()
 
-    def force_unlock(self) -> LockHolder | None:
-        return self._lock.force_release()
+    def force_unlock(self, lock_id: str | None = None) -> LockHolder | None:
+        return self._lock.force_release(lock_id)
 
     def lock_holder(self) -> LockHolder | None:
         return self._lock.read()

@@ -2,8 +2,9 @@
 
 Each request is identified (service, operation), counted, possibly throttled, then either
 answered by one of the extensions (EKS, target health, CloudWatch percentiles and composite
-alarms, EC2 client tokens and image reboots) or passed to moto as it came. Nothing here is
-global: several fronts can run in one process, each on its own port with its own state.
+alarms, EC2 client tokens and image reboots) or passed to moto as it came (writes to one S3
+object key one at a time, so conditional writes are atomic as in S3). Nothing here is global:
+several fronts can run in one process, each on its own port with its own state.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from flexmigrate.sandbox.aws.ledger import Ledger
 from flexmigrate.sandbox.aws.metrics import Percentiles
 from flexmigrate.sandbox.aws.protocols import error_reply
 from flexmigrate.sandbox.aws.routing import Call, Router
+from flexmigrate.sandbox.aws.s3_writes import ObjectWrites
 from flexmigrate.sandbox.aws.throttle import Throttler
 from flexmigrate.sandbox.aws.upstream import MotoUpstream
 from flexmigrate.sandbox.aws.wire import Inbound, Reply
@@ -64,6 +66,7 @@ class AwsFront:
         self._composites = CompositeAlarms(self._upstream)
         self._instances = InstanceCalls(self._upstream)
         self._iam = IamPropagation(config.faults)
+        self._object_writes = ObjectWrites()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -159,7 +162,8 @@ class AwsFront:
             reply = extension.handle(call, inbound)
             if reply is not None:
                 return reply
-        return self._upstream.forward(inbound)
+        with self._object_writes.serialized(call):
+            return self._upstream.forward(inbound)
 
 
 def _inbound(environ: dict[str, Any]) -> Inbound:

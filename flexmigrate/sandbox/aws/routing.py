@@ -54,6 +54,9 @@ class _RestRoute:
     labels: tuple[str, ...]
     query: tuple[tuple[str, str | None], ...]
     literal_length: int
+    # Headers the operation's input requires: tell apart operations on one URI (PutObject
+    # and CopyObject, whose x-amz-copy-source is required).
+    headers: tuple[str, ...] = ()
 
 
 class Router:
@@ -109,10 +112,22 @@ class Router:
         if not protocol.startswith("rest-"):
             return None
         routes = [
-            _route(name, op["http"]["method"], op["http"]["requestUri"])
+            _route(name, op["http"]["method"], op["http"]["requestUri"], _required(model, op))
             for name, op in model["operations"].items()
         ]
         return protocol, routes
+
+
+def _required(model: dict[str, Any], operation: dict[str, Any]) -> tuple[str, ...]:
+    """Header names (lower case) the operation's input requires."""
+    shape_name = (operation.get("input") or {}).get("shape")
+    shape = model["shapes"].get(shape_name, {}) if shape_name else {}
+    required = set(shape.get("required", ()))
+    return tuple(
+        str(member.get("locationName", name)).lower()
+        for name, member in shape.get("members", {}).items()
+        if member.get("location") == "header" and name in required
+    )
 
 
 def _credential_scope(inbound: Inbound) -> tuple[str, str, str]:
@@ -126,7 +141,9 @@ def _credential_scope(inbound: Inbound) -> tuple[str, str, str]:
     return found.group(1), found.group(3), found.group(4)
 
 
-def _route(operation: str, method: str, request_uri: str) -> _RestRoute:
+def _route(
+    operation: str, method: str, request_uri: str, headers: tuple[str, ...] = ()
+) -> _RestRoute:
     path, _, query = request_uri.partition("?")
     parts: list[str] = []
     labels: list[str] = []
@@ -149,7 +166,7 @@ def _route(operation: str, method: str, request_uri: str) -> _RestRoute:
     for item in filter(None, query.split("&")):
         key, eq, value = item.partition("=")
         required.append((key, value if eq else None))
-    return _RestRoute(operation, method, pattern, tuple(labels), tuple(required), literal)
+    return _RestRoute(operation, method, pattern, tuple(labels), tuple(required), literal, headers)
 
 
 def _match(routes: list[_RestRoute], inbound: Inbound) -> tuple[str, dict[str, str]]:
@@ -165,7 +182,9 @@ def _match(routes: list[_RestRoute], inbound: Inbound) -> tuple[str, dict[str, s
             key in query and (value is None or value in query[key]) for key, value in route.query
         ):
             continue
-        rank = (len(route.query), route.literal_length)
+        if not all(inbound.header(name) is not None for name in route.headers):
+            continue
+        rank = (len(route.query) + len(route.headers), route.literal_length)
         if best is None or rank > best[0]:
             best = (rank, route, found)
     if best is None:
