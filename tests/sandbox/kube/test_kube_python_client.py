@@ -628,7 +628,9 @@ def test_namespace_deletion_removes_its_contents(api: client.ApiClient, namespac
         core.create_namespaced_config_map(
             namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="late"))
         )
-    assert refused.value.status == 403
+    # Forbidden while the namespace is terminating, NotFound once its controller has removed
+    # it (on a fast machine that can already have happened): refused either way.
+    assert refused.value.status in (403, 404)
 
     def gone() -> bool:
         try:
