@@ -71,7 +71,7 @@ def _journal(state_dir: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.xfail(
-    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",
+    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",  # noqa: E501
     strict=False,
 )
 def test_report_after_a_rehearsal_renders_in_a_browser_and_tells_the_story(
@@ -127,7 +127,7 @@ def _price_date(table: str) -> str:
 
 
 @pytest.mark.xfail(
-    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",
+    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",  # noqa: E501
     strict=False,
 )
 def test_a_breach_is_told_once_and_an_unreachable_target_is_journaled(

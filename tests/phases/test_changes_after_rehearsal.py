@@ -119,7 +119,7 @@ def _requests(sandbox: Sandbox, start: datetime.datetime) -> float:
 
 
 @pytest.mark.xfail(
-    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",
+    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",  # noqa: E501
     strict=False,
 )
 def test_a_new_image_is_planned_rolled_out_in_place_and_rolled_back(
@@ -162,7 +162,7 @@ def test_a_new_image_is_planned_rolled_out_in_place_and_rolled_back(
 
 
 @pytest.mark.xfail(
-    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",
+    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",  # noqa: E501
     strict=False,
 )
 def test_a_new_cluster_name_is_refused_with_the_reason(
@@ -182,7 +182,7 @@ def test_a_new_cluster_name_is_refused_with_the_reason(
 
 
 @pytest.mark.xfail(
-    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",
+    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",  # noqa: E501
     strict=False,
 )
 def test_a_node_group_size_is_updated_in_place_and_rolled_back(

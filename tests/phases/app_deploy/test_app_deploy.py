@@ -201,7 +201,7 @@ def test_running_again_verifies_and_changes_nothing(app_deploy_shared: Any) -> N
 
 
 @pytest.mark.xfail(
-    reason="a completed phase now applies a changed image instead of reporting it (issue 14); this test still expects the old report",
+    reason="a completed phase now applies a changed image instead of reporting it (issue 14); this test still expects the old report",  # noqa: E501
     strict=False,
 )
 def test_a_changed_image_shows_as_drift(app_deploy_shared: Any, runbook_variant: Any) -> None:
