@@ -9,8 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import SANDBOX_RUNBOOK, Sandbox, run_cli
 
 IMAGE = "volttechafrica/flexdeskbackend:2026.11.1"
@@ -200,18 +198,28 @@ def test_running_again_verifies_and_changes_nothing(app_deploy_shared: Any) -> N
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
-@pytest.mark.xfail(
-    reason="a completed phase now applies a changed image instead of reporting it (issue 14); this test still expects the old report",  # noqa: E501
-    strict=False,
-)
-def test_a_changed_image_shows_as_drift(app_deploy_shared: Any, runbook_variant: Any) -> None:
+def test_an_image_changed_behind_flexmigrates_back_shows_as_drift(app_deploy_shared: Any) -> None:
+    """A runbook's new image is an update (planned, then applied by `run`); an image set with
+    kubectl is drift, which `plan` names and `run --yes` puts back."""
     harness = app_deploy_shared
-    runbook = runbook_variant({"app": {"image": "volttechafrica/flexdeskbackend:2026.12.0"}})
-    done = harness.cli("run", "app-deploy", runbook=runbook)
+    changed = harness.sandbox.kubectl(
+        "set",
+        "image",
+        "deployment/flexdesk-backend",
+        "flexdesk-backend=volttechafrica/flexdeskbackend:2026.12.0",
+        "-n",
+        "flexdesk",
+    )
+    assert changed.returncode == 0, changed.stderr
+    done = harness.cli("plan", "app-deploy")
     assert done.returncode == 0, done.stdout + done.stderr
     text = " ".join((done.stdout + done.stderr).split())
     assert "drift" in text
     assert IMAGE in text and "2026.12.0" in text
+    restored = harness.cli("--yes", "run", "app-deploy")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    deployment = harness.kube_json("deployment", "flexdesk-backend", "-n", "flexdesk")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
 
 
 def test_rollback_leaves_nothing_behind(app_deploy_shared: Any) -> None:
