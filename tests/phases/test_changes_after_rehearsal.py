@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from flexmigrate.sandbox import manage
-from tests.conftest import Sandbox, run_cli
+from tests.conftest import SANDBOX_RUNBOOK, Sandbox, run_cli
 
 pytestmark = pytest.mark.timeout(900)  # a whole rehearsal first, under a loaded machine
 
@@ -27,11 +27,15 @@ OLD_IMAGE = "volttechafrica/flexdeskbackend:2026.11.1"
 
 @pytest.fixture(scope="module")
 def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """A full rehearsal, its sandbox kept: five phases complete, EKS serving 100 %."""
+    """A full rehearsal of the sandbox runbook (the base of ``runbook_variant``), its sandbox
+    kept: five phases complete, EKS serving 100 %, state in the sandbox directory."""
     root = tmp_path_factory.mktemp("rehearsal")
     report = root / "rehearsal.json"
     done = run_cli(
-        ["rehearse", "--keep", "--report", str(report)],
+        [
+            *("--runbook", str(SANDBOX_RUNBOOK), "rehearse", "--keep"),
+            *("--dir", str(root / "sandbox"), "--report", str(report)),
+        ],
         env={"TMPDIR": str(root)},
         cwd=root,
         timeout=600,
@@ -45,7 +49,7 @@ def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
             root=directory,
             env=manage.environment(directory),
             world=world,
-            state_dir=directory.parent / "state",
+            state_dir=directory / "state",
         )
     finally:
         manage.down(directory)
@@ -118,10 +122,6 @@ def _requests(sandbox: Sandbox, start: datetime.datetime) -> float:
     return float(sum(p["Sum"] for p in answer["Datapoints"]))
 
 
-@pytest.mark.xfail(
-    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",  # noqa: E501
-    strict=False,
-)
 def test_a_new_image_is_planned_rolled_out_in_place_and_rolled_back(
     rehearsed: Sandbox, runbook_variant: Callable[..., Path]
 ) -> None:
@@ -161,10 +161,6 @@ def test_a_new_image_is_planned_rolled_out_in_place_and_rolled_back(
     assert [c["desired"] for c in _changes(_json(plan), "app-deploy")] == [NEW_IMAGE]
 
 
-@pytest.mark.xfail(
-    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",  # noqa: E501
-    strict=False,
-)
 def test_a_new_cluster_name_is_refused_with_the_reason(
     rehearsed: Sandbox, runbook_variant: Callable[..., Path]
 ) -> None:
@@ -181,10 +177,6 @@ def test_a_new_cluster_name_is_refused_with_the_reason(
     assert {p["id"]: p["status"] for p in status["phases"]}["phase-1"] == "completed"
 
 
-@pytest.mark.xfail(
-    reason="written against the rehearsal before its world and state moved into the sandbox directory; not yet reconciled with it",  # noqa: E501
-    strict=False,
-)
 def test_a_node_group_size_is_updated_in_place_and_rolled_back(
     rehearsed: Sandbox, runbook_variant: Callable[..., Path]
 ) -> None:
