@@ -8,6 +8,11 @@ here, under a certificate for that host signed by the sandbox's CA (trusted thro
 ``SSL_CERT_FILE``), with an ``index.yaml`` and the stand-in chart (``charts/``) packaged as
 ``helm package`` would, at the version the runbook pins. Every other host is refused (403):
 the proxy opens no connection anywhere, so nothing a rehearsal runs leaves the machine.
+
+References: the repository layout and ``index.yaml`` fields follow Helm's "The Chart
+Repository Guide" (helm.sh/docs/topics/chart_repository); the tunnel is HTTP ``CONNECT`` as
+RFC 9110 §9.3.6 defines it; helm, a Go program, takes ``HTTPS_PROXY``/``NO_PROXY`` through Go's
+``net/http.ProxyFromEnvironment`` and extra roots from ``SSL_CERT_FILE``.
 """
 
 from __future__ import annotations
