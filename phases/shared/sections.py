@@ -258,6 +258,12 @@ class TrafficSection(Strict):
     load_balancer: ResourceRef = Field(default_factory=lambda: NameSelector(name="flexdesk-alb"))
     listener: ListenerRef | str = Field(default_factory=lambda: ListenerRef(port=443))
     rule: str | None = Field(default=None, description="A listener rule ARN to weight instead.")
+    also_shift: list[str] = Field(
+        default_factory=list,
+        description="ARNs of the other listener rules (or listeners, for their default action) "
+        "of the load balancer that forward to the EC2 target group: shifted in lockstep with "
+        "the weighted action. Preflight lists every one that is not named and refuses.",
+    )
     ec2_target_group: ResourceRef
     eks_target_group: str = Field(description="Name of the target group phase 3 creates.")
     steps: list[Percentage] = Field(default_factory=lambda: [10, 25, 50, 100], min_length=1)
