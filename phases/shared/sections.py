@@ -168,7 +168,12 @@ class TargetGroupSpec(Strict):
     port: int = Field(default=8000, ge=1, le=65535)
     health_check_path: str = "/api/v2/health"
     health_check_interval: Duration = 15.0
-    deregistration_delay: Duration = 300.0
+    deregistration_delay: Duration | None = Field(
+        default=None,
+        description="How long a leaving pod's target drains. Default: the app pods' "
+        "terminationGracePeriodSeconds less their preStop sleep (from the manifests), so no "
+        "target drains after its pod is gone.",
+    )
     min_healthy: int = Field(default=2, ge=1)
     wait: Duration = 600.0
 
