@@ -12,6 +12,7 @@ from flexmigrate.engine.protocol import Check, Outcome, failed, passed, skipped,
 from flexmigrate.errors import FlexmigrateError
 from flexmigrate.ownership import K8S_MANAGED_BY, MANAGED_BY, RUNBOOK_KEY, owned
 from phases.app_deploy.draining import deregistration_delay, too_long
+from phases.app_deploy.egress import app_egress
 from phases.app_deploy.kube import labels_of
 from phases.app_deploy.network import needed_paths
 from phases.app_deploy.render import render
@@ -216,6 +217,7 @@ def checks() -> list[Check]:
         Check("overlay", "the overlay renders and its objects are valid", _guard(_overlay)),
         Check("image", "the image reference is well-formed and pinned", _guard(_image)),
         Check("secret", "the secret source holds every key the app reads", _guard(_secret)),
+        Check("image-egress", "nodes can pull every image of the app", _guard(app_egress)),
         Check("namespace", "the namespace is not owned by someone else", _guard(_namespace)),
         Check("network", "network paths of the EC2 side can be mirrored", _guard(_network)),
         Check("target-group", "the EKS target group's name is free or ours", _guard(_target_group)),
