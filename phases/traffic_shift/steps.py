@@ -105,13 +105,15 @@ class ForwardStep(Step):
         if topo.eks not in weights_of(actions):
             ctx.record(attached_eks=True, original_split=str(current))
             write_actions(ctx, topo, with_split(actions, topo.ec2_tg_arn, topo.eks, current.eks))
-            read_back(ctx, topo, current.eks)
         if topo.lockstep:
             attached = [p.arn for p in topo.lockstep if topo.eks not in weights_of(p.read(ctx))]
             if attached:
                 ctx.record(lockstep_attached=sorted({*_attached(ctx), *attached}))
             write_lockstep(ctx, topo, current.eks)
-            read_back(ctx, topo, current.eks, lockstep_only=True)
+        if topo.lockstep or ctx.outputs.get("attached_eks"):
+            # The action as phase 3 left it (weights 1 and 0) is not rewritten, so it is read
+            # back only when this step wrote it.
+            read_back(ctx, topo, current.eks, lockstep_only=not ctx.outputs.get("attached_eks"))
         record_traffic(ctx, topo, current, state="ready")
         ctx.note(
             f"{topo.everywhere}: {current}, {topo.ec2_tg_name} and {topo.eks_tg_name} weighted"
