@@ -35,6 +35,9 @@ ACTIONS = (
     "eks:AssociateAccessPolicy",
     "eks:CreateNodegroup",
     "eks:CreateAddon",
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateLaunchTemplate",
+    "ec2:CreateTags",
 )
 
 

@@ -54,6 +54,12 @@ class NodeGroup(Strict):
     ami_type: str = "AL2023_x86_64_STANDARD"
     labels: dict[str, str] = Field(default_factory=dict)
     taints: list[Taint] = Field(default_factory=list)
+    runs_app: bool = Field(
+        default=False,
+        description="The app's pods run here: the group gets a security group of its own "
+        "(through a launch template), and only that group is admitted to the database and "
+        "Redis, not the cluster security group every node and pod shares.",
+    )
 
     @model_validator(mode="after")
     def _sizes(self) -> NodeGroup:

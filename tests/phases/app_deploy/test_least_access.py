@@ -74,3 +74,29 @@ def test_target_group_drains_no_longer_than_the_pods_live(deployed: Sandbox) -> 
     sleep = int(container["lifecycle"]["preStop"]["sleep"]["seconds"])
     assert int(values["deregistration_delay.timeout_seconds"]) == grace - sleep
     assert int(values["deregistration_delay.timeout_seconds"]) <= grace
+
+
+def test_database_and_redis_admit_the_app_node_group_not_the_cluster(deployed: Sandbox) -> None:
+    ec2: Any = deployed.client("ec2")
+    eks: Any = deployed.client("eks")
+    cluster = eks.describe_cluster(name="flexdesk-cluster")["cluster"]
+    cluster_group = cluster["resourcesVpcConfig"]["clusterSecurityGroupId"]
+    # t3.medium has no security groups for pods: the node group got a group of its own
+    # through a launch template, which lists it beside the cluster group.
+    nodegroup = eks.describe_nodegroup(clusterName="flexdesk-cluster", nodegroupName="application")
+    template_ref = nodegroup["nodegroup"]["launchTemplate"]
+    versions = ec2.describe_launch_template_versions(LaunchTemplateId=template_ref["id"])
+    data = versions["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    (app_group,) = [g for g in data["SecurityGroupIds"] if g != cluster_group]
+    assert cluster_group in data["SecurityGroupIds"]
+    instance_group = deployed.world["security_group_ids"]["flexdesk-backend"]
+
+    for name in ("flexdesk-db", "flexdesk-redis"):
+        group_id = deployed.world["security_group_ids"][name]
+        found = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+        admitted = {
+            pair["GroupId"]
+            for permission in found["IpPermissions"]
+            for pair in permission.get("UserIdGroupPairs", [])
+        }
+        assert admitted == {instance_group, app_group}, name
