@@ -11,6 +11,8 @@ from collections.abc import Callable
 from flexmigrate.engine.protocol import Check, Outcome, failed, passed, skipped, warned
 from flexmigrate.errors import FlexmigrateError
 from flexmigrate.ownership import K8S_MANAGED_BY, MANAGED_BY, RUNBOOK_KEY, owned
+from phases.app_deploy.draining import deregistration_delay, too_long
+from phases.app_deploy.egress import app_egress
 from phases.app_deploy.kube import labels_of
 from phases.app_deploy.network import needed_paths
 from phases.app_deploy.render import render
@@ -237,6 +239,20 @@ def _target_group(ctx: StepContext) -> Outcome:
     )
 
 
+def _draining(ctx: StepContext) -> Outcome:
+    rendered = render(ctx)
+    app = ctx.runbook.app
+    problem = too_long(rendered, app)
+    if problem is not None:
+        return warned(
+            problem,
+            "lower app.target_group.deregistration_delay to at most the grace period, or leave "
+            "it out to take the grace period less the preStop sleep",
+        )
+    seconds, why = deregistration_delay(rendered, app)
+    return passed(f"targets drain for {seconds}s ({why})")
+
+
 def _alarms(ctx: StepContext) -> Outcome:
     existing = ctx.runbook.app.alarms.existing
     if not existing:
@@ -257,6 +273,7 @@ def checks() -> list[Check]:
         Check("overlay", "the overlay renders and its objects are valid", _guard(_overlay)),
         Check("image", "the image reference is well-formed and pinned", _guard(_image)),
         Check("secret", "the secret source holds every key the app reads", _guard(_secret)),
+        Check("image-egress", "nodes can pull every image of the app", _guard(app_egress)),
         Check("namespace", "the namespace is not owned by someone else", _guard(_namespace)),
         Check(
             "readiness-gate",
@@ -270,5 +287,10 @@ def checks() -> list[Check]:
         ),
         Check("network", "network paths of the EC2 side can be mirrored", _guard(_network)),
         Check("target-group", "the EKS target group's name is free or ours", _guard(_target_group)),
+        Check(
+            "deregistration-delay",
+            "targets drain no longer than the pods live",
+            _guard(_draining),
+        ),
         Check("alarms", "alarms for phase 4's gates", _guard(_alarms)),
     ]

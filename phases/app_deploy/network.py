@@ -5,7 +5,10 @@ carry).
 - The load balancer's security groups may reach the pods on the app port (ingress on the
   cluster security group; and egress on the load balancer's group when it restricts it).
 - Every rule on the database and Redis security groups that admits the instance's security
-  group is mirrored for the cluster security group (same protocol and ports).
+  group is mirrored for the security group of the node group that runs the app (phase 1 gave
+  it one of its own through a launch template; same protocol and ports) — not for the
+  cluster security group, which every node, pod and control-plane interface shares. Only a
+  runbook without a ``runs_app`` node group falls back to the cluster group, with a warning.
 
 Each added rule is tagged with flexmigrate's ownership tags and described; a rule that is
 already there (whoever added it) is used as it is. Rollback revokes exactly the rules that
@@ -23,6 +26,7 @@ from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import StepFailed
 from flexmigrate.ownership import MANAGED_BY, MANAGED_BY_KEY, PHASE_KEY, RUNBOOK_KEY, owned
 from phases.shared import lookups
+from phases.shared.app_nodes import app_node_group, app_security_group, node_security_group_name
 from phases.shared.sections import StepContext
 
 
@@ -145,6 +149,7 @@ def needed_paths(ctx: StepContext, cluster_group: str | None) -> Paths:
                 f"flexmigrate {name}: ALB to pods",
             )
         )
+    app_peer = _database_peer(ctx, cluster, pods, findings, warnings)
     server = lookups.instance(ctx, ctx.runbook.decommission.instance)
     instance_groups = {str(g["GroupId"]) for g in server.get("SecurityGroups", [])}
     instance_ip = str(server.get("PrivateIpAddress", ""))
@@ -165,7 +170,7 @@ def needed_paths(ctx: StepContext, cluster_group: str | None) -> Paths:
                     protocol,
                     low,
                     high,
-                    pods,
+                    app_peer,
                     f"flexmigrate {name}: EKS pods, as the EC2 backend",
                 )
                 rules.append(rule)
@@ -185,6 +190,34 @@ def needed_paths(ctx: StepContext, cluster_group: str | None) -> Paths:
         if not admitted:
             warnings.append(f"{label} has no rule that admits the EC2 instance; nothing to mirror")
     return Paths(rules, findings, warnings)
+
+
+def _database_peer(
+    ctx: StepContext,
+    cluster: dict[str, Any] | None,
+    pods: str,
+    findings: list[str],
+    warnings: list[str],
+) -> str:
+    """The group the database and Redis admit: the app node group's own, when there is one."""
+    group = app_node_group(ctx.runbook)
+    if group is None:
+        warnings.append(
+            "no node group has runs_app: the database and Redis would admit the cluster "
+            "security group, that is every node and pod of the cluster"
+        )
+        return pods
+    vpc = str((cluster or {}).get("resourcesVpcConfig", {}).get("vpcId", ""))
+    found = app_security_group(ctx, vpc) if vpc else None
+    if found is None:
+        named = node_security_group_name(ctx.runbook, group)
+        findings.append(f"the database and Redis will admit {named} (made by phase-1)")
+        return f"({named})"
+    findings.append(
+        f"the database and Redis admit {found[1]} ({found[0]}), node group {group.name}'s own "
+        "security group, not the cluster security group"
+    )
+    return found[0]
 
 
 def _cidr_admits(permission: dict[str, Any], address: str) -> bool:
@@ -270,6 +303,12 @@ class NetworkStep(Step):
         added: list[dict[str, Any]] = list(ctx.outputs.get("rules") or [])
         ec2 = ctx.aws("ec2")
         for rule in paths.rules:
+            if rule.peer.startswith("("):
+                raise StepFailed(
+                    f"security group {rule.peer.strip('()')} does not exist",
+                    hint="phase-1 (cluster-foundation) makes it: `flexmigrate run "
+                    "cluster-foundation` re-verifies and finishes phase 1",
+                )
             existing = next((r for r in _rules_of(ctx, rule.group) if rule.matches(r)), None)
             if existing is None:
                 tags = [{"Key": k, "Value": v} for k, v in ctx.tags(Name=rule.why).items()]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flexmigrate.errors import CloudError, StepFailed
+from phases.app_deploy.netpol import fill_vpc_cidrs
 
 if TYPE_CHECKING:
     from phases.shared.sections import AppSection, StepContext
@@ -175,6 +176,7 @@ def _render(ctx: StepContext) -> Rendered:
     rendered = Rendered(manifests, overlay)
     _set_image(rendered, app)
     _drop_replicas_owned_by_hpa(rendered)
+    fill_vpc_cidrs(rendered, ctx)
     return rendered
 
 

@@ -17,8 +17,10 @@ from flexmigrate.clients.aws import is_not_found
 from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import aws_tag_list, owned, tag_dict
+from phases.app_deploy.draining import deregistration_delay
 from phases.app_deploy.kube import poll
 from phases.app_deploy.release import is_redeploy
+from phases.app_deploy.render import render
 from phases.shared import lookups
 from phases.shared.alarms import alarms_by_name
 from phases.shared.sections import StepContext
@@ -60,7 +62,11 @@ class TargetGroupStep(Step):
     def plan(self, ctx: StepContext) -> Sequence[Change]:
         spec = ctx.runbook.app.target_group
         found = lookups.target_group_by_name(ctx, spec.name)
-        desired = f"ip targets on port {spec.port}, health check {spec.health_check_path}"
+        delay, why = deregistration_delay(render(ctx), ctx.runbook.app)
+        desired = (
+            f"ip targets on port {spec.port}, health check {spec.health_check_path}, "
+            f"deregistration delay {delay}s ({why})"
+        )
         if found is None:
             return [Change(Action.CREATE, f"target group {spec.name}", "absent", desired)]
         mine = owned(lookups.elbv2_tags(ctx, found["TargetGroupArn"]), ctx.runbook.name)
@@ -97,7 +103,7 @@ class TargetGroupStep(Step):
         attributes = [
             {
                 "Key": "deregistration_delay.timeout_seconds",
-                "Value": str(int(spec.deregistration_delay)),
+                "Value": str(deregistration_delay(render(ctx), ctx.runbook.app)[0]),
             },
             *_ec2_side_attributes(ctx),
         ]

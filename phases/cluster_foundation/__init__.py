@@ -60,6 +60,7 @@ def _checks(runbook: MigrationRunbook) -> Sequence[Check]:
 
 def _steps(runbook: MigrationRunbook) -> Sequence[Step]:
     from phases.cluster_foundation.addons import AddonsStep
+    from phases.cluster_foundation.app_nodes import AppNodeAccessStep
     from phases.cluster_foundation.eks import AccessEntriesStep, ClusterStep
     from phases.cluster_foundation.identity import IamRolesStep, OidcProviderStep
     from phases.cluster_foundation.nodegroups import NodeGroupsStep
@@ -69,6 +70,7 @@ def _steps(runbook: MigrationRunbook) -> Sequence[Step]:
         ClusterStep(),
         AccessEntriesStep(),
         OidcProviderStep(),
+        AppNodeAccessStep(),
         NodeGroupsStep(),
         AddonsStep(),
     ]

@@ -16,6 +16,11 @@ from flexmigrate.clients.aws import is_not_found
 from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import owned
+from phases.cluster_foundation.addon_config import (
+    configuration_values,
+    merged_values,
+    missing_configuration,
+)
 from phases.shared.naming import aws_tags
 
 if TYPE_CHECKING:
@@ -87,8 +92,16 @@ class AddonsStep(Step):
             for name in wave:
                 addon = describe_addon(ctx, name)
                 desired = addon_version(ctx, name)
+                values = configuration_values(name)
+                if values:
+                    desired += f", configuration {values}"
                 if addon is None:
                     changes.append(Change(Action.CREATE, f"add-on {name}", "absent", desired))
+                elif missing_configuration(name, addon):
+                    current = str(addon.get("configurationValues") or "no configuration")
+                    changes.append(
+                        Change(Action.UPDATE, f"add-on {name} configuration", current, values or "")
+                    )
                 else:
                     current = f"{addon.get('addonVersion')}, {addon.get('status')}"
                     changes.append(Change(Action.NOOP, f"add-on {name}", current, "ACTIVE"))
@@ -134,6 +147,7 @@ class AddonsStep(Step):
                     addonName=name,
                     addonVersion=addon_version(ctx, name),
                     resolveConflicts="OVERWRITE",
+                    **({"configurationValues": v} if (v := configuration_values(name)) else {}),
                     tags=aws_tags(ctx),
                     clientRequestToken=ctx.token(f"addon-{name}"),
                 )["addon"]
@@ -143,6 +157,18 @@ class AddonsStep(Step):
                 addon = describe_addon(ctx, name)  # made by a call whose answer was lost
         elif not owned(addon.get("tags") or {}, ctx.runbook.name):
             ctx.note(f"add-on {name} was already installed: adopted as is")
+            if missing_configuration(name, addon):
+                ctx.warn(
+                    f"add-on {name} lacks {missing_configuration(name, addon)} in its "
+                    "configuration; flexmigrate did not create it and leaves it as it is"
+                )
+        elif missing_configuration(name, addon) and addon.get("status") == "ACTIVE":
+            ctx.aws("eks").update_addon(
+                clusterName=ctx.runbook.cluster.name,
+                addonName=name,
+                configurationValues=merged_values(name, addon),
+                resolveConflicts="PRESERVE",
+            )
         if addon is not None:
             self._remember(ctx, name, addon, str(addon.get("status")))
 
@@ -166,6 +192,12 @@ class AddonsStep(Step):
                 problems.append(f"add-on {name} is missing")
             elif addon.get("status") != "ACTIVE":
                 problems.append(f"add-on {name} is {addon.get('status')} {_health(addon)}".strip())
+            elif missing_configuration(name, addon) and owned(
+                addon.get("tags") or {}, ctx.runbook.name
+            ):
+                problems.append(
+                    f"add-on {name} lacks {missing_configuration(name, addon)} in its configuration"
+                )
         return problems
 
     def rollback(self, ctx: StepContext) -> None:

@@ -35,6 +35,9 @@ ACTIONS = (
     "eks:AssociateAccessPolicy",
     "eks:CreateNodegroup",
     "eks:CreateAddon",
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateLaunchTemplate",
+    "ec2:CreateTags",
 )
 
 
@@ -119,6 +122,22 @@ def _egress(ctx: StepContext) -> Outcome:
             "for " + ", ".join(net.NODE_ENDPOINTS),
         )
     return passed("; ".join(details))
+
+
+def _public_endpoint(ctx: StepContext) -> Outcome:
+    endpoint = ctx.runbook.cluster.endpoint
+    if not endpoint.public:
+        return passed("the API endpoint is private only (cluster.endpoint.public: false)")
+    cidrs = endpoint.public_cidrs
+    if "0.0.0.0/0" in cidrs:
+        return warned(
+            "cluster.endpoint.public_cidrs is 0.0.0.0/0"
+            + (" (the default)" if cidrs == ["0.0.0.0/0"] else "")
+            + ": the cluster's Kubernetes API answers the whole internet",
+            "list the address ranges of the operators and CI in cluster.endpoint.public_cidrs, "
+            "or set cluster.endpoint.public: false and run flexmigrate from inside the VPC",
+        )
+    return passed(f"the public API endpoint answers {', '.join(cidrs)} only")
 
 
 def _version(ctx: StepContext) -> Outcome:
@@ -288,6 +307,7 @@ def checks(rb: Runbook) -> Sequence[Check]:
         Check("network", "the VPC and subnets in two availability zones exist", _network),
         Check("subnet-elb-tags", "subnets carry the load balancer role tags", _elb_tags),
         Check("node-egress", "the subnets reach a NAT gateway or the VPC endpoints", _egress),
+        Check("public-endpoint", "the public API endpoint admits known ranges", _public_endpoint),
         Check("kubernetes-version", "EKS offers the Kubernetes version", _version),
         Check("cluster-name", "the cluster name is free or flexmigrate's", _cluster_name),
         Check("admin-principals", "the admin principals exist in IAM", _admins),

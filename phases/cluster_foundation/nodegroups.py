@@ -21,6 +21,7 @@ from flexmigrate.clients.aws import is_not_found
 from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import owned
+from phases.cluster_foundation.app_nodes import template_ref
 from phases.cluster_foundation.propagation import refused_role, waiting_for
 from phases.shared.naming import aws_tags, iam_arn, node_role_name
 from phases.shared.vpc import subnet_ids
@@ -176,6 +177,16 @@ class NodeGroupsStep(Step):
     def _create(self, ctx: StepContext, spec: NodeGroup) -> dict[str, Any]:
         rb = ctx.runbook
         token = ctx.token(f"nodegroup-{spec.name}")
+        # With a launch template the disk size lives in the template (EKS refuses both).
+        template = template_ref(ctx, spec) if spec.runs_app else None
+        if spec.runs_app and template is None:
+            raise StepFailed(
+                f"node group {spec.name} runs the app, but its launch template is missing",
+                hint="`flexmigrate resume` (the app-node-security-group step makes it)",
+            )
+        shape: dict[str, Any] = (
+            {"launchTemplate": template} if template else {"diskSize": spec.disk_size}
+        )
         group: dict[str, Any] = ctx.aws("eks").create_nodegroup(
             clusterName=rb.cluster.name,
             nodegroupName=spec.name,
@@ -184,7 +195,7 @@ class NodeGroupsStep(Step):
                 "desiredSize": spec.desired_size,
                 "maxSize": spec.max_size,
             },
-            diskSize=spec.disk_size,
+            **shape,
             instanceTypes=[spec.instance_type],
             amiType=spec.ami_type,
             capacityType=spec.capacity_type,

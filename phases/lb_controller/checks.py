@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from flexmigrate.engine.protocol import Check, Outcome, failed, passed, skipped, warned
 from flexmigrate.errors import CloudError, StepFailed
+from phases.lb_controller.egress import controller_egress
 from phases.lb_controller.iam import load_policy, policy_file
 from phases.lb_controller.install import PLACEHOLDERS, manifest_files, render_manifests
 from phases.shared.naming import describe_cluster, oidc_issuer, oidc_provider_arn
@@ -111,4 +112,9 @@ def checks(rb: Runbook) -> Sequence[Check]:
             "install-source", f"the {rb.lb_controller.install} install source is usable", _source
         ),
         Check("policy-file", "the controller's IAM policy file reads", _policy),
+        Check(
+            "controller-egress",
+            "nodes can pull the controller's image and reach its APIs",
+            controller_egress,
+        ),
     ]

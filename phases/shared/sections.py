@@ -54,6 +54,12 @@ class NodeGroup(Strict):
     ami_type: str = "AL2023_x86_64_STANDARD"
     labels: dict[str, str] = Field(default_factory=dict)
     taints: list[Taint] = Field(default_factory=list)
+    runs_app: bool = Field(
+        default=False,
+        description="The app's pods run here: the group gets a security group of its own "
+        "(through a launch template), and only that group is admitted to the database and "
+        "Redis, not the cluster security group every node and pod shares.",
+    )
 
     @model_validator(mode="after")
     def _sizes(self) -> NodeGroup:
@@ -173,7 +179,12 @@ class TargetGroupSpec(Strict):
     port: int = Field(default=8000, ge=1, le=65535)
     health_check_path: str = "/api/v2/health"
     health_check_interval: Duration = 15.0
-    deregistration_delay: Duration = 300.0
+    deregistration_delay: Duration | None = Field(
+        default=None,
+        description="How long a leaving pod's target drains. Default: the app pods' "
+        "terminationGracePeriodSeconds less their preStop sleep (from the manifests), so no "
+        "target drains after its pod is gone.",
+    )
     min_healthy: int = Field(default=2, ge=1)
     wait: Duration = 600.0
 
@@ -263,6 +274,12 @@ class TrafficSection(Strict):
     load_balancer: ResourceRef = Field(default_factory=lambda: NameSelector(name="flexdesk-alb"))
     listener: ListenerRef | str = Field(default_factory=lambda: ListenerRef(port=443))
     rule: str | None = Field(default=None, description="A listener rule ARN to weight instead.")
+    also_shift: list[str] = Field(
+        default_factory=list,
+        description="ARNs of the other listener rules (or listeners, for their default action) "
+        "of the load balancer that forward to the EC2 target group: shifted in lockstep with "
+        "the weighted action. Preflight lists every one that is not named and refuses.",
+    )
     ec2_target_group: ResourceRef
     eks_target_group: str = Field(description="Name of the target group phase 3 creates.")
     steps: list[Percentage] = Field(default_factory=lambda: [10, 25, 50, 100], min_length=1)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flexmigrate.durations import format_duration
 from flexmigrate.errors import GateBreached, Paused
 from phases.traffic_shift.gates import Evaluation, GateSet, Result, gate_alarm_names
+from phases.traffic_shift.lockstep import lockstep_lagging, write_lockstep
 from phases.traffic_shift.record import last_good, record_traffic, reschedule, wall
 from phases.traffic_shift.topology import Topology, read_actions, write_actions
 from phases.traffic_shift.weights import Split, matches, split_of, with_split
@@ -45,21 +46,30 @@ def shift(ctx: StepContext, topo: Topology, percent: int) -> Split:
     before = split_of(actions, topo.ec2_tg_arn, topo.eks_tg_arn)
     if not matches(actions, topo.ec2_tg_arn, topo.eks, percent):
         write_actions(ctx, topo, with_split(actions, topo.ec2_tg_arn, topo.eks, percent))
+    write_lockstep(ctx, topo, percent)
     ctx.failpoint("weights-written")
     read_back(ctx, topo, percent)
     return before
 
 
-def read_back(ctx: StepContext, topo: Topology, percent: int) -> None:
+def read_back(
+    ctx: StepContext, topo: Topology, percent: int, *, lockstep_only: bool = False
+) -> None:
+    """Wait until AWS reports ``percent`` on the weighted action and every place in lockstep
+    (``lockstep_only``: on those alone, when the action itself was not written)."""
     target = Split.eks_percent(percent)
 
     def probe() -> tuple[bool, str]:
         actions = read_actions(ctx, topo)
-        done = matches(actions, topo.ec2_tg_arn, topo.eks, percent)
-        return done, f"AWS reports {split_of(actions, topo.ec2_tg_arn, topo.eks_tg_arn)}"
+        done = lockstep_only or matches(actions, topo.ec2_tg_arn, topo.eks, percent)
+        reported = f"AWS reports {split_of(actions, topo.ec2_tg_arn, topo.eks_tg_arn)}"
+        lagging = lockstep_lagging(ctx, topo, percent) if done else []
+        if lagging:
+            return False, f"{reported}; in lockstep, {', '.join(lagging)}"
+        return done, reported
 
     ctx.wait(
-        f"{topo.where} to report {target}",
+        f"{topo.everywhere} to report {target}",
         probe,
         timeout=ctx.runbook.traffic.readback_timeout,
         interval=min(_READBACK_POLL, ctx.runbook.traffic.interval),
@@ -175,6 +185,7 @@ def breach(ctx: StepContext, topo: Topology, percent: int, found: Breach | None)
     actions = read_actions(ctx, topo)
     if not matches(actions, topo.ec2_tg_arn, topo.eks, target):
         write_actions(ctx, topo, with_split(actions, topo.ec2_tg_arn, topo.eks, target))
+    write_lockstep(ctx, topo, target)
     read_back(ctx, topo, target)
     seconds = ctx.now() - found.seen if found is not None else None
     restored = Split.eks_percent(target)

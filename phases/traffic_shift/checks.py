@@ -17,6 +17,7 @@ from flexmigrate.engine.protocol import Check, Outcome, failed, passed, skipped,
 from flexmigrate.errors import CloudError
 from phases.shared.lookups import target_group_by_name
 from phases.traffic_shift.gates import gate_alarm_names, judge_targets, read_alarms
+from phases.traffic_shift.lockstep import unnamed_forwards_to_ec2
 from phases.traffic_shift.record import recorded_split, recorded_traffic
 from phases.traffic_shift.topology import (
     NotFound,
@@ -98,6 +99,32 @@ def _listener(ctx: StepContext) -> Outcome:
         )
     split = split_of(seen.actions, topo.ec2_tg_arn, topo.eks_tg_arn)
     return passed(f"{topo.where} forwards {split}")
+
+
+def _ec2_paths(ctx: StepContext) -> Outcome:
+    seen = _seen(ctx)
+    if seen.topo is None:
+        return skipped("see the listener check")
+    topo = seen.topo
+    unnamed, strays = unnamed_forwards_to_ec2(ctx, topo)
+    if strays:
+        return failed(
+            f"traffic.also_shift names what does not forward to {topo.ec2_tg_name}: "
+            f"{'; '.join(strays)}",
+            "name only rules (or listeners) of this load balancer that forward to the EC2 "
+            "target group",
+        )
+    if unnamed:
+        listed = "; ".join(f"{place.where} ({place.arn})" for place in unnamed)
+        return failed(
+            f"besides {topo.where}, {len(unnamed)} path(s) forward to {topo.ec2_tg_name} and "
+            f"would keep sending it traffic after the shift: {listed}",
+            "name them in traffic.also_shift to shift them in lockstep with "
+            f"{topo.where}, or point them elsewhere first",
+        )
+    if topo.lockstep:
+        return passed(f"in lockstep with {topo.where}: {'; '.join(p.where for p in topo.lockstep)}")
+    return passed(f"{topo.where} is the only path to {topo.ec2_tg_name}")
 
 
 def _target_groups(ctx: StepContext) -> Outcome:
@@ -304,6 +331,7 @@ def checks(*, way_back: bool = False) -> Sequence[Check]:
     found = [
         Check("traffic-listener", "the listener (or rule) forwards to the EC2 side", _listener),
         Check("traffic-target-groups", "both target groups exist", _target_groups),
+        Check("traffic-ec2-paths", "every path to the EC2 target group moves", _ec2_paths),
     ]
     if not way_back:
         found += [

@@ -15,6 +15,7 @@ from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import StepFailed
 from phases.traffic_shift.bake import Breach, bake, breach, read_back, shift
 from phases.traffic_shift.gates import GateSet, gate_alarm_names
+from phases.traffic_shift.lockstep import write_lockstep
 from phases.traffic_shift.record import (
     MANUAL_PREFIX,
     SCHEDULE_PREFIX,
@@ -69,7 +70,7 @@ class ForwardStep(Step):
             return [
                 Change(
                     Action.UPDATE,
-                    f"{topo.where} forward",
+                    f"{topo.everywhere} forward",
                     f"{topo.ec2_tg_name} only",
                     f"{topo.ec2_tg_name} 100, {topo.eks_tg_name} 0",
                     note=f"{topo.eks_tg_name} will be created by phase-3",
@@ -79,11 +80,11 @@ class ForwardStep(Step):
         weights = weights_of(actions)
         current = split_of(actions, topo.ec2_tg_arn, topo.eks_tg_arn)
         if topo.eks_tg_arn in weights:
-            return [Change(Action.NOOP, f"{topo.where} forward", str(current), str(current))]
+            return [Change(Action.NOOP, f"{topo.everywhere} forward", str(current), str(current))]
         return [
             Change(
                 Action.UPDATE,
-                f"{topo.where} forward",
+                f"{topo.everywhere} forward",
                 f"{topo.ec2_tg_name} only",
                 f"{topo.ec2_tg_name} 100, {topo.eks_tg_name} 0 (no traffic moves)",
             )
@@ -104,26 +105,55 @@ class ForwardStep(Step):
         if topo.eks not in weights_of(actions):
             ctx.record(attached_eks=True, original_split=str(current))
             write_actions(ctx, topo, with_split(actions, topo.ec2_tg_arn, topo.eks, current.eks))
-            read_back(ctx, topo, current.eks)
+        if topo.lockstep:
+            attached = [p.arn for p in topo.lockstep if topo.eks not in weights_of(p.read(ctx))]
+            if attached:
+                ctx.record(lockstep_attached=sorted({*_attached(ctx), *attached}))
+            write_lockstep(ctx, topo, current.eks)
+        if topo.lockstep or ctx.outputs.get("attached_eks"):
+            # The action as phase 3 left it (weights 1 and 0) is not rewritten, so it is read
+            # back only when this step wrote it.
+            read_back(ctx, topo, current.eks, lockstep_only=not ctx.outputs.get("attached_eks"))
         record_traffic(ctx, topo, current, state="ready")
-        ctx.note(f"{topo.where}: {current}, {topo.ec2_tg_name} and {topo.eks_tg_name} weighted")
+        ctx.note(
+            f"{topo.everywhere}: {current}, {topo.ec2_tg_name} and {topo.eks_tg_name} weighted"
+        )
 
     def verify(self, ctx: StepContext) -> Sequence[str]:
         topo = resolve(ctx)
-        if topo.eks not in weights_of(read_actions(ctx, topo)):
-            return [f"{topo.eks_tg_name} is no longer in the forward of {topo.where}"]
-        return []
+        missing = [
+            where
+            for where, actions in [
+                (topo.where, read_actions(ctx, topo)),
+                *((p.where, p.read(ctx)) for p in topo.lockstep),
+            ]
+            if topo.eks not in weights_of(actions)
+        ]
+        return [f"{topo.eks_tg_name} is no longer in the forward of {where}" for where in missing]
 
     def rollback(self, ctx: StepContext) -> None:
         topo = _restore(ctx)
-        if topo is None or not ctx.outputs.get("attached_eks"):
+        if topo is None or topo.eks_tg_arn is None:
             return
-        actions = read_actions(ctx, topo)
-        if topo.eks in weights_of(actions):
-            write_actions(ctx, topo, without_target_group(actions, topo.eks))
+        eks = topo.eks_tg_arn
+        # Only where phase 4 put the EKS group in, so phase 3's rollback can delete it.
+        places = [p for p in topo.lockstep if p.arn in _attached(ctx)]
+        for place in places:
+            actions = place.read(ctx)
+            if eks in weights_of(actions):
+                place.write(ctx, without_target_group(actions, eks))
+        ours = bool(ctx.outputs.get("attached_eks"))
+        if ours:
+            actions = read_actions(ctx, topo)
+            if eks in weights_of(actions):
+                write_actions(ctx, topo, without_target_group(actions, eks))
+        elif not places:
+            return
 
         def detached() -> tuple[bool, str]:
-            present = topo.eks in weights_of(read_actions(ctx, topo))
+            present = (ours and eks in weights_of(read_actions(ctx, topo))) or any(
+                eks in weights_of(p.read(ctx)) for p in places
+            )
             return not present, "still in the forward" if present else "detached"
 
         ctx.wait(
@@ -164,7 +194,7 @@ class ShiftStep(Step):
             topo = resolve(ctx)
         except NotFound as exc:
             return [Change(Action.UPDATE, "forward weights", "?", str(target), note=str(exc))]
-        resource = f"{topo.where} forward weights"
+        resource = f"{topo.everywhere} forward weights"
         current = (
             split_of(read_actions(ctx, topo), topo.ec2_tg_arn, topo.eks_tg_arn)
             if topo.eks_tg_arn
@@ -306,6 +336,11 @@ class ShiftStep(Step):
         return _plan_restore(ctx)
 
 
+def _attached(ctx: StepContext) -> list[str]:
+    """The places in lockstep to which ``forward`` added the EKS group."""
+    return [str(arn) for arn in ctx.outputs.get("lockstep_attached") or []]
+
+
 def _restore(ctx: StepContext) -> Topology | None:
     """All traffic back on EC2 (EKS stays in the forward at weight 0), read back."""
     try:
@@ -333,4 +368,4 @@ def _plan_restore(ctx: StepContext) -> Sequence[Change]:
         else STABLE
     )
     action = Action.NOOP if current == STABLE else Action.UPDATE
-    return [Change(action, f"{topo.where} forward weights", str(current), str(STABLE))]
+    return [Change(action, f"{topo.everywhere} forward weights", str(current), str(STABLE))]

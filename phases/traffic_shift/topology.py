@@ -15,6 +15,7 @@ from flexmigrate.clients.aws import is_not_found
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import tag_dict
 from phases.shared.lookups import target_group_by_name
+from phases.traffic_shift.lockstep import Place, resolve_places
 
 if TYPE_CHECKING:
     from phases.shared.sections import StepContext, TrafficSection
@@ -40,6 +41,7 @@ class Topology:
     eks_tg_arn: str | None
     eks_tg_name: str
     vpc_id: str
+    lockstep: tuple[Place, ...] = ()  # traffic.also_shift: weighted with the action above
 
     @property
     def where(self) -> str:
@@ -48,6 +50,11 @@ class Topology:
         if self.rule_arn:
             return f"rule {self.rule_priority} of {listener}"
         return listener
+
+    @property
+    def everywhere(self) -> str:
+        """The weighted action and every place shifted in lockstep with it."""
+        return "; ".join([self.where, *(place.where for place in self.lockstep)])
 
     @property
     def eks(self) -> str:
@@ -69,6 +76,7 @@ class Topology:
             "rule_arn": self.rule_arn,
             "ec2_target_group_arn": self.ec2_tg_arn,
             "eks_target_group_arn": self.eks_tg_arn,
+            **({"lockstep_arns": [p.arn for p in self.lockstep]} if self.lockstep else {}),
         }
 
 
@@ -88,6 +96,9 @@ def resolve(ctx: StepContext) -> Topology:
         rule_arn, priority = str(rules[0]["RuleArn"]), str(rules[0].get("Priority"))
     ec2 = _target_group(ctx, traffic.ec2_target_group, "the EC2 target group")
     eks = target_group_by_name(ctx, traffic.eks_target_group)
+    lockstep = resolve_places(
+        ctx, traffic.also_shift, str(lb["LoadBalancerArn"]), str(lb["LoadBalancerName"])
+    )
     return Topology(
         lb_arn=str(lb["LoadBalancerArn"]),
         lb_name=str(lb["LoadBalancerName"]),
@@ -101,6 +112,7 @@ def resolve(ctx: StepContext) -> Topology:
         eks_tg_arn=str(eks["TargetGroupArn"]) if eks else None,
         eks_tg_name=traffic.eks_target_group,
         vpc_id=str(lb.get("VpcId", "")),
+        lockstep=tuple(lockstep),
     )
 
 

@@ -30,7 +30,8 @@ SANDBOX_SET = LB_CONTROLLER / "sandbox"
 CHART = REPO / "flexmigrate" / "sandbox" / "charts" / "aws-load-balancer-controller"
 
 SECRET_KEYS = {"DB_CONNECTION_STRING", "JWT_SECRET", "REDIS_PASSWORD"}
-VPC_CIDR = "10.0.0.0/16"
+# flexmigrate fills this ipBlock with the cluster VPC's CIDR blocks read from AWS.
+VPC_CIDR = "${VPC_CIDR}"
 # IAM's limit for a managed policy document, counted without whitespace.
 IAM_POLICY_MAX_CHARS = 6144
 

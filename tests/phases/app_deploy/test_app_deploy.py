@@ -155,10 +155,14 @@ def test_full_phase(app_deploy_shared: Any, tmp_path: Path) -> None:
         for r in rules
         if _owned(r["Tags"])
     }
+    # The database and Redis admit the application node group's own group, not the cluster's.
+    (app_nodes,) = ec2.describe_security_groups(  # type: ignore[attr-defined]
+        Filters=[{"Name": "group-name", "Values": ["flexdesk-cluster-application-nodes"]}]
+    )["SecurityGroups"]
     assert found == {
         (cluster_group, 8000, groups["flexdesk-alb"]),
-        (groups["flexdesk-db"], 5432, cluster_group),
-        (groups["flexdesk-redis"], 6379, cluster_group),
+        (groups["flexdesk-db"], 5432, app_nodes["GroupId"]),
+        (groups["flexdesk-redis"], 6379, app_nodes["GroupId"]),
     }
 
     # Alarms on the EKS target group for phase 4's gates.

@@ -66,10 +66,17 @@ def test_plan_of_a_fresh_account_lists_everything_and_mutates_nothing(
         ("create", "IAM role flexdesk-cluster-node-role"),
         ("create", f"EKS cluster {CLUSTER}"),
         ("create", "IAM OIDC provider"),
+        ("create", "security group flexdesk-cluster-application-nodes"),
+        ("create", "launch template flexdesk-cluster-application"),
         *(("create", f"node group {name}") for name in GROUPS),
         *(("create", f"add-on {name}") for name in ("vpc-cni", "kube-proxy", "coredns")),
         *(("create", f"access entry {arn}") for arn in ADMINS),
     }
+    # Which way the app gets a security group of its own, and why.
+    assert (
+        "t3.medium is a t-family type: no security groups for pods, so node group application "
+        "gets a security group of its own through a launch template"
+    ) in planned.stdout
 
     everything = world.cli("--output", "json", "plan", "all")
     assert everything.returncode == 0, everything.stdout + everything.stderr
@@ -195,6 +202,14 @@ def test_rollback_leaves_nothing_flexmigrate_created_and_keeps_the_vpc(world: Sa
         Filters=[{"Name": "tag:aws:eks:cluster-name", "Values": [CLUSTER]}]
     )["SecurityGroups"]
     assert cluster_groups == []
+    ours = ec2.describe_security_groups(
+        Filters=[{"Name": "tag:flexmigrate.io/runbook", "Values": [RUNBOOK]}]
+    )["SecurityGroups"]
+    assert ours == []  # the application node group's own group is gone too
+    templates = ec2.describe_launch_templates(
+        Filters=[{"Name": "tag:flexmigrate.io/runbook", "Values": [RUNBOOK]}]
+    )["LaunchTemplates"]
+    assert templates == []
     vpc_id = world.world["vpc_id"]
     assert ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["VpcId"] == vpc_id
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]

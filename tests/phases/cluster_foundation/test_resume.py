@@ -41,6 +41,8 @@ KILL_POINTS = (
     "checkpoint:phase-1/access-entries:completed",
     "checkpoint:phase-1/oidc-provider:started",
     "checkpoint:phase-1/oidc-provider:completed",
+    "record:phase-1/app-node-security-group:security_group",  # the group made, the template not
+    "checkpoint:phase-1/app-node-security-group:completed",
     "checkpoint:phase-1/node-groups:started",
     "record:phase-1/node-groups:token:nodegroup-application",  # system made, application not
     "wait:phase-1/node-groups@2",
@@ -90,6 +92,8 @@ def test_sigkill_anywhere_then_resume_makes_exactly_one_of_each(
             "eks:CreateCluster": 1,
             "eks:CreateAccessEntry": 2,
             "iam:CreateOpenIDConnectProvider": 1,
+            "ec2:CreateSecurityGroup": 1,
+            "ec2:CreateLaunchTemplate": 1,
             "eks:CreateNodegroup": 3,
             "eks:CreateAddon": 3,
         }

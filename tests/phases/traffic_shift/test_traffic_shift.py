@@ -219,13 +219,17 @@ def test_a_listener_rule_is_weighted_instead_when_the_runbook_names_one(
         Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
         Actions=[{"Type": "forward", "TargetGroupArn": rig.world["ec2_target_group_arn"]}],
     )["Rules"][0]["RuleArn"]
-    runbook = runbook_variant({"traffic": {"rule": rule, "steps": [100], "bake": "2s"}})
-    default_before = rig.actions()
+    # The listener's default action forwards to EC2 as well: it must move with the rule
+    # (preflight refuses otherwise; test_listener_rules.py), so the runbook names it.
+    listener = rig.world["https_listener_arn"]
+    runbook = runbook_variant(
+        {"traffic": {"rule": rule, "also_shift": [listener], "steps": [100], "bake": "2s"}}
+    )
 
     done = rig.cli("run", "traffic-shift", runbook=runbook)
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert rig.actions() == default_before  # the listener's default action is not touched
+    assert rig.weights() == (0, 100)  # the default action, in lockstep
     (forward,) = rig.elbv2().describe_rules(RuleArns=[rule])["Rules"][0]["Actions"]
     weights = {g["TargetGroupArn"]: g["Weight"] for g in forward["ForwardConfig"]["TargetGroups"]}
     assert weights == {rig.world["ec2_target_group_arn"]: 0, rig.eks_arn(): 100}
@@ -237,3 +241,4 @@ def test_a_listener_rule_is_weighted_instead_when_the_runbook_names_one(
     (forward,) = rig.elbv2().describe_rules(RuleArns=[rule])["Rules"][0]["Actions"]
     groups = forward.get("ForwardConfig", {}).get("TargetGroups") or [forward]
     assert [g["TargetGroupArn"] for g in groups] == [rig.world["ec2_target_group_arn"]]
+    assert rig.weights() == (100, 0)  # the default action back on EC2, EKS still at 0
