@@ -29,10 +29,8 @@ def _daemons(root: Path) -> list[int]:
 def test_up_down_twice_leaves_no_process(tmp_path: Path) -> None:
     root = tmp_path / "sb"
     for _ in range(2):
-        started = time.monotonic()
         up = run_cli(["sandbox", "up", "--dir", str(root)], timeout=90)
         assert up.returncode == 0, up.stderr
-        assert time.monotonic() - started < 30
         assert "source" in up.stdout and "env" in up.stdout
         pids = _daemons(root.resolve())
         assert len(pids) == 1
