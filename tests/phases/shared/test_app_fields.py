@@ -235,3 +235,28 @@ def test_a_runbook_that_names_everything_renders_nothing_to_load(
     done = _cli(runbook, tmp_path / "state", aws_env, "runbook", "validate")
     assert done.returncode == 0, done.stderr
     assert "derived" not in done.stdout
+
+
+def test_the_command_line_speaks_of_the_backend_not_of_one_team() -> None:
+    """Flexdesk is the shipped example runbook, named as such; no help text is about it."""
+    import click
+    from click.testing import CliRunner
+
+    from flexmigrate.cli import cli
+
+    def commands(group: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        found = [path]
+        if isinstance(group, click.Group):
+            for name, command in group.commands.items():
+                found += commands(command, (*path, name))
+        return found
+
+    runner = CliRunner()
+    top = runner.invoke(cli, ["--help"], terminal_width=200)
+    assert top.exit_code == 0 and "backend" in top.output
+    assert "flexdesk" not in top.output.lower()
+    for path in commands(cli):
+        shown = runner.invoke(cli, [*path, "--help"], terminal_width=200)
+        assert shown.exit_code == 0, path
+        text = shown.output.replace("flexdesk-production", "")
+        assert "flexdesk" not in text.lower(), (path, shown.output)
