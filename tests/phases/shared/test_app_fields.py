@@ -260,3 +260,23 @@ def test_the_command_line_speaks_of_the_backend_not_of_one_team() -> None:
         assert shown.exit_code == 0, path
         text = shown.output.replace("flexdesk-production", "")
         assert "flexdesk" not in text.lower(), (path, shown.output)
+
+
+def test_the_schema_gives_editors_no_team_defaults() -> None:
+    from click.testing import CliRunner
+
+    from flexmigrate.cli import cli
+
+    shown = CliRunner().invoke(cli, ["runbook", "schema"])
+    assert shown.exit_code == 0
+    schema = json.loads(shown.output)
+    definitions = schema["$defs"]
+    app = definitions["AppSection"]
+    assert {"port", "manifests", "image", "secret"} <= set(app["required"])
+    for name in NAMES:
+        assert name not in app["required"] and "default" not in app["properties"][name]
+        assert "derived from the rendered overlay" in app["properties"][name]["description"]
+    assert "name" in definitions["AppSecret"]["required"]
+    assert "health_check_path" in definitions["TargetGroupSpec"]["required"]
+    assert "load_balancer" in definitions["TrafficSection"]["required"]
+    assert "flexdesk" not in shown.output.lower()
