@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RUNBOOK = REPO / "runbooks" / "sandbox.yaml"
+RUNBOOK = REPO / "tests" / "runbooks" / "sandbox.yaml"
 BUDGET = 1.5
 
 

@@ -40,7 +40,7 @@ def _command() -> list[str]:
 def _runbook(directory: Path) -> Path:
     from ruamel.yaml import YAML
 
-    source = REPO / "runbooks" / "sandbox.yaml"
+    source = REPO / "tests" / "runbooks" / "sandbox.yaml"
     yaml = YAML()
     document: Any = yaml.load(source.read_text())
     traffic = document["traffic"]

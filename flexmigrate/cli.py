@@ -42,7 +42,7 @@ Exit codes:
     "--runbook",
     metavar="PATH",
     help="Runbook file (default: $FLEXMIGRATE_RUNBOOK, else ./flexmigrate.yaml). A bare name "
-    "such as `sandbox` picks a runbook shipped with flexmigrate.",
+    "(no path, no .yaml) picks a runbook shipped with flexmigrate, such as its example.",
 )
 @click.option(
     "--state-dir",

@@ -171,7 +171,8 @@ def run_cli(
 
 # -- the sandbox (the same environment a user rehearses in) -----------------------------------
 
-SANDBOX_RUNBOOK = REPO / "runbooks" / "sandbox.yaml"
+# A test fixture: the production runbook with rehearsal-speed times written out by hand.
+SANDBOX_RUNBOOK = REPO / "tests" / "runbooks" / "sandbox.yaml"
 
 
 @dataclass

@@ -184,12 +184,9 @@ def test_the_production_runbook_rehearses_with_helm_from_its_chart_repository(
 def test_rehearse_with_state_in_s3(tmp_path: Path) -> None:
     """The sandbox creates the runbook's state bucket (versioned, encrypted, private), and
     state, journal and lock live there for the whole rehearsal."""
-    from flexmigrate.runbook.locate import shipped_runbooks_dir
-
-    shipped = shipped_runbooks_dir()
-    text = (shipped / "sandbox.yaml").read_text()
-    for relative in ("lb-controller/sandbox", "flexdesk/k8s"):
-        text = text.replace(f"manifests: {relative}", f"manifests: {shipped / relative}")
+    text = SANDBOX_RUNBOOK.read_text()
+    shipped = REPO / "runbooks"
+    text = text.replace("manifests: ../../runbooks/", f"manifests: {shipped}/")
     text += (
         "\nstate:\n  backend: s3\n  bucket: flexdesk-migration-state\n"
         "  prefix: teams/platform\n  region: af-south-1\n"

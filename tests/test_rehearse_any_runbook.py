@@ -1,8 +1,9 @@
 """`flexmigrate --runbook PATH rehearse` for a backend that is not Flexdesk: another account,
 region, names, ports, health path, secret keys (in SSM), node groups, schedule, production
-timings and a Helm install from its own chart repository (served by the sandbox). The sandbox
-must build that runbook's world, compress only its time, and leave the world migrated as a user
-would read it back with boto3, kubectl and helm."""
+timings and a Helm install from its own chart repository (served by the sandbox), naming none
+of its Kubernetes objects (the overlay decides them). The sandbox must build that runbook's
+world, compress only its time, and leave the world migrated as a user would read it back with
+boto3, kubectl and helm."""
 
 from __future__ import annotations
 
@@ -82,13 +83,10 @@ def _runbook(directory: Path) -> Path:
             "timeout": "15m",
         },
         "app": {
-            "namespace": "ledger",
+            # no namespace, deployment, container or service: the overlay has one of each
             "manifests": "k8s",
             "overlay": "production",
             "image": "example/ledger-api:4.2.0",
-            "deployment": "ledger-backend",
-            "container": "ledger-backend",
-            "service": "ledger-backend-service",
             "port": 9090,
             "rollout_timeout": "15m",
             "secret": {
@@ -103,8 +101,7 @@ def _runbook(directory: Path) -> Path:
                 "keys": ["DATABASE_URL", "STRIPE_API_KEY", "CACHE_TOKEN"],
             },
             "target_group": {
-                "name": "ledger-eks-tg",
-                "port": 9090,
+                "name": "ledger-eks-tg",  # its port: app.port
                 "health_check_path": "/healthz",
                 "min_healthy": 2,
                 "wait": "20m",
@@ -212,6 +209,14 @@ def test_another_apps_production_runbook_rehearses_to_the_end(tmp_path: Path) ->
             ("aws-load-balancer-controller-1.13.4", "deployed")
         ]
         assert env["FLEXMIGRATE_RUNBOOK"] == str(sandbox.resolve() / "runbook.yaml")
+        # the rehearsal-speed copy names what the overlay decided
+        app = YAML(typ="safe").load((sandbox / "runbook.yaml").read_text())["app"]
+        assert [app[k] for k in ("namespace", "deployment", "container", "service")] == [
+            "ledger",
+            "ledger-backend",
+            "ledger-backend",
+            "ledger-backend-service",
+        ]
         assert env["FLEXMIGRATE_STATE_DIR"] == str(sandbox.resolve() / "state")
         assert _client(env, "sts").get_caller_identity()["Account"] == ACCOUNT
         assert env["AWS_REGION"] == REGION
@@ -227,6 +232,7 @@ def test_another_apps_production_runbook_rehearses_to_the_end(tmp_path: Path) ->
         ec2_tg = elbv2.describe_target_groups(Names=["ledger-ec2-tg"])["TargetGroups"][0]
         assert (ec2_tg["Port"], ec2_tg["HealthCheckPath"]) == (9090, "/healthz")
         eks_tg = elbv2.describe_target_groups(Names=["ledger-eks-tg"])["TargetGroups"][0]
+        assert (eks_tg["Port"], eks_tg["HealthCheckPath"]) == (9090, "/healthz")  # app.port
         https = next(
             listener
             for listener in elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])[

@@ -56,10 +56,9 @@ def _closed_port() -> int:
 
 
 def _runbook_with(tmp_path: Path, extra: str) -> Path:
-    """The shipped sandbox runbook, its relative paths made absolute, plus ``extra``."""
+    """The sandbox runbook (a test fixture), its relative paths made absolute, plus ``extra``."""
     text = SANDBOX_RUNBOOK.read_text()
-    for relative in ("lb-controller/sandbox", "flexdesk/k8s"):
-        text = text.replace(f"manifests: {relative}", f"manifests: {REPO / 'runbooks' / relative}")
+    text = text.replace("manifests: ../../runbooks/", f"manifests: {REPO / 'runbooks'}/")
     path = tmp_path / "rehearse.yaml"
     path.write_text(text + "\n" + extra)
     return path
@@ -74,7 +73,7 @@ def test_report_after_a_rehearsal_renders_in_a_browser_and_tells_the_story(
     tmp_path: Path,
 ) -> None:
     done = run_cli(
-        ["--runbook", "sandbox", "rehearse"],
+        ["--runbook", str(SANDBOX_RUNBOOK), "rehearse"],
         env={"TMPDIR": str(tmp_path)},
         cwd=tmp_path,
         timeout=400,
@@ -86,7 +85,7 @@ def test_report_after_a_rehearsal_renders_in_a_browser_and_tells_the_story(
 
     # Offline: the sandbox is gone and AWS points nowhere; the report needs neither.
     made = run_cli(
-        ["--state-dir", str(state_dir), "--runbook", "sandbox", "report", str(report)],
+        ["--state-dir", str(state_dir), "--runbook", str(SANDBOX_RUNBOOK), "report", str(report)],
         env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}"},
         cwd=tmp_path,
     )

@@ -105,13 +105,22 @@ def validate(opts: Options, path: str | None) -> int:
             exc.reported = True  # type: ignore[attr-defined]
         raise
     if opts.json:
-        ui.emit_json({"valid": True, "file": display_path(located), "name": runbook.name})
+        ui.emit_json(
+            {
+                "valid": True,
+                "file": display_path(located),
+                "name": runbook.name,
+                "derived": list(runbook.notes),
+            }
+        )
     else:
         sections = [key for key in model.model_fields if key not in ("name", "description")]
         ui.success(
             f"{display_path(located)}: valid runbook {runbook.name!r} for account "
             f"{runbook.aws.account_id} in {runbook.aws.region} ({', '.join(sections)})"
         )
+        for note in runbook.notes:
+            ui.info(f"  {note}")
     return 0
 
 

@@ -56,11 +56,16 @@ def load_runbook(path: Path, model: Any = None) -> Any:
 
     shown = display_path(path)
     data = _read_yaml(path, shown)
+    # A section may read files the runbook names (relative to it) to fill in what the runbook
+    # leaves out, and say what it filled in: a note per value, for ``runbook validate``.
+    notes: list[str] = []
+    context = {"runbook_dir": path.resolve().parent, "notes": notes}
     try:
-        runbook = model.model_validate(_plain(data))
+        runbook = model.model_validate(_plain(data), context=context)
     except ValidationError as exc:
         raise RunbookError(_describe(exc, data, shown, model)) from None
     runbook._path = path.resolve()
+    runbook._notes = tuple(notes)
     return runbook
 
 
@@ -127,7 +132,8 @@ def _describe(exc: Any, data: Any, shown: str, model: Any) -> list[str]:
             message = f"unknown key{hint}{known}"
         elif kind == "missing":
             what = "section" if len(keys) == 1 else "field"
-            message = f"required {what} is missing"
+            about = _description(model, keys)
+            message = f"required {what} is missing" + (f" ({about})" if about else "")
         elif is_union:
             if tuple(keys) in seen_union:
                 continue
@@ -208,6 +214,24 @@ def _model_fields(model: Any, keys: list[Any]) -> list[str]:
             return []
     fields = getattr(current, "model_fields", None)
     return list(fields) if fields else []
+
+
+def _description(model: Any, keys: list[Any]) -> str:
+    """The model's description of the field at ``keys``, to say what a missing field is."""
+    if len(keys) < 2:
+        return ""
+    current: Any = model
+    for key in keys[:-1]:
+        if isinstance(key, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields or key not in fields:
+            return ""
+        current = _model_in(fields[key].annotation)
+    fields = getattr(current, "model_fields", None) or {}
+    info = fields.get(keys[-1])
+    text = (info.description or "").rstrip(".") if info is not None else ""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def _model_in(annotation: Any) -> Any:

@@ -1,5 +1,5 @@
 """Where runbooks come from: ``--runbook``, ``$FLEXMIGRATE_RUNBOOK``, ``./flexmigrate.yaml``,
-or a runbook shipped with flexmigrate (``sandbox``, ``flexdesk-production``)."""
+or a runbook shipped with flexmigrate (the example, ``flexdesk-production``)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def shipped_runbooks_dir() -> Path:
 
 
 def locate_runbook(given: str | None) -> Path:
-    """The runbook file to use. A bare name such as ``sandbox`` picks a shipped runbook."""
+    """The runbook file to use. A bare name such as ``flexdesk-production`` picks a shipped
+    runbook."""
     value = given or os.environ.get("FLEXMIGRATE_RUNBOOK")
     if not value:
         default = Path(DEFAULT_FILE)

@@ -162,10 +162,17 @@ class Runbook(Strict):
     )
 
     _path: Path | None = PrivateAttr(default=None)
+    _notes: tuple[str, ...] = PrivateAttr(default=())
 
     @property
     def path(self) -> Path | None:
         return self._path
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the sections filled in from the files the runbook names (``app.deployment:
+        api (derived: …)``), shown by ``runbook validate``."""
+        return self._notes
 
     def resolve_path(self, relative: str) -> Path:
         """A path written in the runbook, relative to the runbook file."""

@@ -70,13 +70,13 @@ class Strict(BaseModel):
 
 
 class TagSelector(Strict):
-    """Find a resource by its tags, resolved at run time: ``{tag: {Name: flexdesk-backend}}``."""
+    """Find a resource by its tags, resolved at run time: ``{tag: {Name: my-backend}}``."""
 
     tag: dict[str, str] = Field(min_length=1)
 
 
 class NameSelector(Strict):
-    """Find a resource by its name: ``{name: flexdesk-alb}``."""
+    """Find a resource by its name: ``{name: my-alb}``."""
 
     name: str = Field(min_length=1)
 

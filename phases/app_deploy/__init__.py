@@ -1,4 +1,4 @@
-"""Phase 3, app-deploy: the Flexdesk backend on the cluster, bound to a target group of the
+"""Phase 3, app-deploy: the backend on the cluster, bound to a target group of the
 existing load balancer that phase 4 can weight.
 
 What it changes, step by step (each a checkpoint):

@@ -1,5 +1,5 @@
 """Can the nodes pull every image of the app's rendered manifests? (Docker Hub, for the
-Flexdesk runbook: no VPC endpoint serves it.)"""
+shipped example runbook: no VPC endpoint serves it.)"""
 
 from __future__ import annotations
 

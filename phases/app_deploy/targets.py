@@ -41,7 +41,7 @@ def _settings(ctx: StepContext) -> dict[str, Any]:
     return {
         "Protocol": "HTTP",
         "ProtocolVersion": "HTTP1",
-        "Port": spec.port,
+        "Port": spec.port or ctx.runbook.app.port,
         "TargetType": "ip",
         "HealthCheckProtocol": "HTTP",
         "HealthCheckPort": "traffic-port",
@@ -63,8 +63,9 @@ class TargetGroupStep(Step):
         spec = ctx.runbook.app.target_group
         found = lookups.target_group_by_name(ctx, spec.name)
         delay, why = deregistration_delay(render(ctx), ctx.runbook.app)
+        port = spec.port or ctx.runbook.app.port
         desired = (
-            f"ip targets on port {spec.port}, health check {spec.health_check_path}, "
+            f"ip targets on port {port}, health check {spec.health_check_path}, "
             f"deregistration delay {delay}s ({why})"
         )
         if found is None:

@@ -251,7 +251,7 @@ def target_group(ctx: StepContext, ref: object) -> dict[str, Any]:
 
 
 def metric_dimension(arn: str, marker: str) -> str:
-    """``app/flexdesk-alb/<id>`` from a load balancer ARN, ``targetgroup/<name>/<id>`` from a
+    """``app/my-alb/<id>`` from a load balancer ARN, ``targetgroup/<name>/<id>`` from a
     target group's: the values CloudWatch's AWS/ApplicationELB dimensions take."""
     tail = arn.split(":", 5)[-1]
     if marker == "loadbalancer":

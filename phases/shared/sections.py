@@ -3,8 +3,12 @@
 Each phase declares the sections it owns (``Phase.sections``); phases also read one another's
 (the traffic shift reads ``app.alarms``, the app deploy and the decommission read
 ``traffic``), so the models live here, beside the phases, not in one of them. Defaults follow
-what an operator of one backend on EC2 behind an ALB most often has; names of everything
-flexmigrate creates derive from these values alone (no random suffixes).
+what an operator of one backend on EC2 behind an ALB most often has, never one team's names:
+what only the runbook can say (the app's port and health-check path, the load balancer, the
+secret's name) is required, and what the manifests determine (the Deployment, its container,
+the Service, the namespace) is derived from the rendered overlay when the runbook leaves it
+out (``phases.shared.overlay``). Names of everything flexmigrate creates derive from these
+values alone (no random suffixes).
 
 ``MigrationRunbook`` is how the phases see a runbook validated against the composed model:
 the engine's sections and these.
@@ -16,7 +20,7 @@ import itertools
 import re
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, cast
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from flexmigrate.runbook.types import (
     IAM_ARN,
@@ -24,7 +28,6 @@ from flexmigrate.runbook.types import (
     SLUG,
     Duration,
     Fraction,
-    NameSelector,
     Percentage,
     ResourceRef,
     Strict,
@@ -169,15 +172,19 @@ class SecretSource(Strict):
 
 
 class AppSecret(Strict):
-    name: str = "flexdesk-secrets"
+    name: str = Field(description="The Kubernetes Secret the Deployment reads, built from source.")
     source: SecretSource
     keys: list[str] = Field(default_factory=list, description="Keys the Secret must hold.")
 
 
 class TargetGroupSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
-    port: int = Field(default=8000, ge=1, le=65535)
-    health_check_path: str = "/api/v2/health"
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="The target group's port; default: app.port."
+    )
+    health_check_path: str = Field(
+        pattern=r"^/", description="The path the load balancer checks on each pod, e.g. /health."
+    )
     health_check_interval: Duration = 15.0
     deregistration_delay: Duration | None = Field(
         default=None,
@@ -217,15 +224,35 @@ class DatabaseLoad(Strict):
     )
 
 
+def _derived(description: str, **constraints: Any) -> Any:
+    """A field the rendered overlay decides when the runbook leaves it out (no default of its
+    own: ``AppSection._derive`` fills it in before validation, or refuses the runbook)."""
+
+    def schema(document: dict[str, Any]) -> None:
+        document.pop("default", None)
+
+    return Field(
+        default="",
+        description=f"{description} Default: derived from the rendered overlay when it has "
+        "exactly one candidate; required otherwise.",
+        json_schema_extra=schema,
+        **constraints,
+    )
+
+
 class AppSection(Strict):
-    namespace: str = Field(default="flexdesk", pattern=SLUG)
+    namespace: str = _derived("The namespace the app's objects are applied to.", pattern=SLUG)
     manifests: str = Field(description="Kustomize root (the seed's k8s/ layout).")
     overlay: str = "production"
     image: str = Field(description="Container image, pinned by tag or digest.")
-    deployment: str = "flexdesk-backend"
-    container: str = "flexdesk-backend"
-    service: str = "flexdesk-backend-service"
-    port: int = Field(default=8000, ge=1, le=65535)
+    deployment: str = _derived("The app's Deployment.")
+    container: str = _derived("The Deployment's container that runs the app.")
+    service: str = _derived("The Service that selects the app's pods.")
+    port: int = Field(
+        ge=1,
+        le=65535,
+        description="The port the app's container listens on: the Service's targetPort.",
+    )
     secret: AppSecret
     rollout_timeout: Duration = 600.0
     target_group: TargetGroupSpec
@@ -241,6 +268,32 @@ class AppSection(Strict):
         "to the EKS side's so the operator sees what both sides serve while traffic is split.",
     )
     database: DatabaseLoad = Field(default_factory=DatabaseLoad)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive(cls, data: Any, info: ValidationInfo) -> Any:
+        """What the runbook leaves out of the app's names, from the rendered overlay. The
+        loader's context gives the runbook's directory (``app.manifests`` is relative to it)
+        and collects a note per derived value for ``runbook validate``."""
+        if not isinstance(data, dict):
+            return data
+        from phases.shared.overlay import derive
+
+        context = info.context if isinstance(info.context, dict) else {}
+        derivation = derive(data, context.get("runbook_dir"))
+        notes = context.get("notes")
+        if isinstance(notes, list):
+            notes.extend(derivation.notes)
+        return {**data, **derivation.values} if derivation.values else data
+
+    @field_validator("namespace", "deployment", "container", "service", mode="before")
+    @classmethod
+    def _decided(cls, value: Any) -> Any:
+        from phases.shared.overlay import Underivable
+
+        if isinstance(value, Underivable):
+            raise ValueError(value.reason)
+        return value
 
 
 class Gates(Strict):
@@ -271,7 +324,9 @@ class ListenerRef(Strict):
 
 
 class TrafficSection(Strict):
-    load_balancer: ResourceRef = Field(default_factory=lambda: NameSelector(name="flexdesk-alb"))
+    load_balancer: ResourceRef = Field(
+        description="The ALB in front of the instance today: {name: NAME}, {tag: {…}} or its ARN."
+    )
     listener: ListenerRef | str = Field(default_factory=lambda: ListenerRef(port=443))
     rule: str | None = Field(default=None, description="A listener rule ARN to weight instead.")
     also_shift: list[str] = Field(

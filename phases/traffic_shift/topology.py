@@ -45,7 +45,7 @@ class Topology:
 
     @property
     def where(self) -> str:
-        """How an operator names the weighted action: ``listener HTTPS:443 of flexdesk-alb``."""
+        """How an operator names the weighted action: ``listener HTTPS:443 of my-alb``."""
         listener = f"listener {self.listener_protocol}:{self.listener_port} of {self.lb_name}"
         if self.rule_arn:
             return f"rule {self.rule_priority} of {listener}"

@@ -133,6 +133,6 @@ def test_help_works_without_the_extra(
 def test_the_operators_commands_work_without_the_extra(
     without_extra: dict[str, str], tmp_path: Path
 ) -> None:
-    done = _cli(without_extra, tmp_path, "--runbook", "sandbox", "runbook", "validate")
+    done = _cli(without_extra, tmp_path, "--runbook", "flexdesk-production", "runbook", "validate")
     assert done.returncode == 0, done.stderr
-    assert "valid runbook 'flexdesk-sandbox'" in done.stdout
+    assert "valid runbook 'flexdesk-production'" in done.stdout

@@ -187,8 +187,15 @@ def spec_from_runbook(data: dict[str, Any], source: str = "the runbook") -> Worl
         *(_get(data, "traffic", "gates", "extra_alarms", default=[]) or []),
     ]
     port = int(_get(data, "app", "port", default=0) or 0) or int(
-        _get(data, "app", "target_group", "port", default=8000)
+        _get(data, "app", "target_group", "port", default=0) or 0
     )
+    if not port:
+        raise WorldSpecError("app.port is missing: give the port the app listens on")
+    health_path = _get(data, "app", "target_group", "health_check_path")
+    if not health_path:
+        raise WorldSpecError(
+            "app.target_group.health_check_path is missing: give the path the ALB checks"
+        )
     return WorldSpec(
         runbook=str(data.get("name", "")),
         account_id=account,
@@ -204,9 +211,7 @@ def spec_from_runbook(data: dict[str, Any], source: str = "the runbook") -> Worl
             _get(data, "traffic", "ec2_target_group"), "traffic.ec2_target_group", "target group"
         ),
         app_port=port,
-        health_check_path=str(
-            _get(data, "app", "target_group", "health_check_path", default="/health")
-        ),
+        health_check_path=str(health_path),
         alarm_names=tuple(dict.fromkeys(str(a) for a in alarms)),
         secret=secret_spec,
         database_groups=tuple(

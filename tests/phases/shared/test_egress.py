@@ -14,7 +14,7 @@ from tests.conftest import SANDBOX_RUNBOOK, Sandbox
 pytestmark = pytest.mark.timeout(300)
 
 CONTROLLER = "public.ecr.aws/eks/aws-load-balancer-controller:v3.2.2"  # lb-controller/sandbox
-APP = "volttechafrica/flexdeskbackend:2026.11.1"  # runbooks/sandbox.yaml app.image
+APP = "volttechafrica/flexdeskbackend:2026.11.1"  # tests/runbooks/sandbox.yaml app.image
 
 
 def _preflight(sandbox: Sandbox, name: str) -> dict[str, dict[str, dict[str, Any]]]:
