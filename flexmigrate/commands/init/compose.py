@@ -22,7 +22,7 @@ from typing import Any
 from flexmigrate.errors import InvalidInput
 
 _SHORT_PORT = re.compile(
-    r"^(?:(?P<ip>\[[^\]]+\]|[0-9.]+):)?(?:(?P<published>[0-9]+(?:-[0-9]+)?):)?"
+    r"^(?:(?P<ip>\[[^\]]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(?P<published>[0-9]+(?:-[0-9]+)?):)?"
     r"(?P<target>[0-9]+(?:-[0-9]+)?)(?:/(?P<protocol>tcp|udp))?$"
 )
 _DURATION_PART = re.compile(r"([0-9.]+)(us|ms|s|m|h)")

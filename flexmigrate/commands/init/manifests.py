@@ -382,9 +382,9 @@ def _resources(compose: ComposeService | None) -> str:
     memory_limit = compose.memory_limit if compose else None
     from_compose = bool(compose and (compose.cpu_limit or compose.memory_limit))
     why = (
-        "from the Compose service's deploy.resources"
+        "These are the Compose service's deploy.resources."
         if from_compose
-        else "defaults to adjust to what the app uses (`docker stats` on the instance)"
+        else "Defaults: adjust to what the app uses (`docker stats` on the instance)."
     )
     limits = f"              memory: {_q(memory_limit or '1Gi')}\n"
     if compose and compose.cpu_limit:
@@ -392,7 +392,7 @@ def _resources(compose: ComposeService | None) -> str:
     return f"""\
           # Requests are what the scheduler reserves and what the HPA's CPU target is a share
           # of; the memory limit stops a leak from taking the node. No CPU limit unless Compose
-          # set one: a CPU limit throttles a busy pod even on an idle node. ({why})
+          # set one: a CPU limit throttles a busy pod even on an idle node. {why}
           resources:
             requests:
               cpu: {_q(cpu_request or "250m")}
