@@ -104,14 +104,29 @@ def validate(opts: Options, path: str | None) -> int:
             ui.emit_json({"valid": False, "file": display_path(located), "problems": exc.problems})
             exc.reported = True  # type: ignore[attr-defined]
         raise
+    from flexmigrate.runbook.placeholders import find_placeholders
+
+    # Valid, but not runnable yet: every phase's preflight refuses a placeholder.
+    left = find_placeholders(runbook.model_dump(mode="json"))
     if opts.json:
-        ui.emit_json({"valid": True, "file": display_path(located), "name": runbook.name})
+        ui.emit_json(
+            {
+                "valid": True,
+                "file": display_path(located),
+                "name": runbook.name,
+                "placeholders": [{"field": f, "fill_in": what} for f, what in left],
+            }
+        )
     else:
         sections = [key for key in model.model_fields if key not in ("name", "description")]
         ui.success(
             f"{display_path(located)}: valid runbook {runbook.name!r} for account "
             f"{runbook.aws.account_id} in {runbook.aws.region} ({', '.join(sections)})"
         )
+        if left:
+            ui.warn(f"{len(left)} placeholder(s) to fill in before any phase runs:")
+            for field, what in left:
+                ui.warn(f"  {field}: fill in: {what}")
     return 0
 
 

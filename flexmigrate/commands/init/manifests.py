@@ -392,7 +392,8 @@ def _resources(compose: ComposeService | None) -> str:
     return f"""\
           # Requests are what the scheduler reserves and what the HPA's CPU target is a share
           # of; the memory limit stops a leak from taking the node. No CPU limit unless Compose
-          # set one: a CPU limit throttles a busy pod even on an idle node. {why}
+          # set one: a CPU limit throttles a busy pod even on an idle node.
+          # {why}
           resources:
             requests:
               cpu: {_q(cpu_request or "250m")}
@@ -425,8 +426,9 @@ def _probes(shape: AppShape, compose: ComposeService | None) -> str:
     action = _probe_action(shape, check, indent)
     startup_failures = math.ceil(startup_budget / 5)
     return f"""\
-          # Probes {why}. startupProbe: up to {startup_budget}s to start before the others
-          # run. readinessProbe: out of the Service (and the ALB) while it fails.
+          # Probes {why}.
+          # startupProbe: up to {startup_budget}s to start before the others run.
+          # readinessProbe: out of the Service (and the ALB) while it fails.
           # livenessProbe: restarted after {retries} failures in a row, {period}s apart.
           startupProbe:
 {action}            periodSeconds: 5
