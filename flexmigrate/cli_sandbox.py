@@ -41,10 +41,10 @@ def sandbox() -> None:
     """A local rehearsal environment: AWS (moto behind a front) and a Kubernetes API.
 
     It holds the infrastructure the runbook (--runbook, else ./flexmigrate.yaml, else the
-    shipped Flexdesk example) starts from — VPC, EC2 instance, ALB, alarms, secret — in the runbook's
-    account and region, serves the EKS cluster the migration creates, and simulates traffic
-    and metrics. flexmigrate reaches it exactly as it reaches AWS; `source DIR/env` points
-    flexmigrate at the runbook's rehearsal-speed copy and a state directory inside DIR.
+    shipped Flexdesk example) starts from — VPC, EC2 instance, ALB, alarms, secret — in the
+    runbook's account and region, serves the EKS cluster the migration creates, and simulates
+    traffic and metrics. flexmigrate reaches it exactly as it reaches AWS; `source DIR/env`
+    points flexmigrate at the runbook's rehearsal-speed copy and a state directory inside DIR.
     """
 
 
@@ -104,8 +104,8 @@ def rehearse(
 
     The runbook (--runbook, else ./flexmigrate.yaml, else the shipped Flexdesk example) runs
     as it is, every phase in order, with only its time compressed: the table of what changed
-    is shown first. Same exit codes as `run`: rehearse a breach with `--inject eks-5xx=0.2@25` and expect
-    exit 4 with traffic back on EC2.
+    is shown first. Same exit codes as `run`: rehearse a breach with
+    `--inject eks-5xx=0.2@25` and expect exit 4 with traffic back on EC2.
     """
     from flexmigrate.commands import rehearse as commands
 
