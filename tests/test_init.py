@@ -181,13 +181,18 @@ def test_init_reads_only_and_writes_a_runbook_that_validates_but_will_not_run(
 
     state = tmp_path / "state"
     refused = run_cli(
-        ["--state-dir", str(state), "plan", "cluster-foundation"],
+        ["--state-dir", str(state), "--output", "json", "plan", "cluster-foundation"],
         env=_env(module_sandbox),
         cwd=tmp_path,
     )
     assert refused.returncode == 3, refused.stdout + refused.stderr
-    shown = " ".join((refused.stdout + refused.stderr).split())
-    assert "app.image: fill in: the container image the app runs" in shown
+    checks = {c["id"]: c for c in json.loads(refused.stdout)["phases"][0]["preflight"]}
+    assert checks["placeholders"]["status"] == "fail"
+    # The same words as the comment above the field in the file.
+    assert (
+        "app.image: fill in: the container image the app runs" in checks["placeholders"]["detail"]
+    )
+    assert checks["aws-identity"]["status"] == "pass"
 
     again = _init(module_sandbox, tmp_path, "--alb", "flexdesk-alb")
     assert again.returncode == 2
