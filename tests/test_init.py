@@ -216,6 +216,22 @@ def test_init_reads_only_and_writes_a_runbook_that_validates_but_will_not_run(
     assert "flexmigrate rehearse" in document["next"]
 
 
+def test_init_refuses_what_it_cannot_use_and_writes_nothing(
+    module_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    missing = _init(module_sandbox, tmp_path, "--alb", "no-such-alb")
+    assert missing.returncode == 2
+    assert "no load balancer no-such-alb" in missing.stderr
+    neither = _init(module_sandbox, tmp_path)
+    assert neither.returncode == 2 and "--alb" in neither.stderr
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services:\n  api:\n    image: a:1\n    ports: ['9000:9000']\n")
+    other_port = _init(module_sandbox, tmp_path, "--alb", "flexdesk-alb", "--compose", str(compose))
+    assert other_port.returncode == 2
+    assert "publish port 8000" in other_port.stderr and "api (9000:9000)" in other_port.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docker-compose.yml"]
+
+
 def test_init_by_instance_with_compose_writes_manifests_the_api_server_accepts(
     module_sandbox: Sandbox, tmp_path: Path
 ) -> None:

@@ -107,7 +107,7 @@ def validate(opts: Options, path: str | None) -> int:
     from flexmigrate.runbook.placeholders import find_placeholders
 
     # Valid, but not runnable yet: every phase's preflight refuses a placeholder.
-    left = find_placeholders(runbook.model_dump(mode="json"))
+    left = find_placeholders(runbook.model_dump())
     if opts.json:
         ui.emit_json(
             {

@@ -41,7 +41,7 @@ def _identity(ctx: StepContext[Any]) -> Outcome:
 def _placeholders(ctx: StepContext[Any]) -> Outcome:
     from flexmigrate.runbook.placeholders import describe, find_placeholders
 
-    found = find_placeholders(ctx.runbook.model_dump(mode="json"))
+    found = find_placeholders(ctx.runbook.model_dump())
     if not found:
         return passed("no placeholder left")
     return failed(
