@@ -172,6 +172,9 @@ def test_init_reads_only_and_writes_a_runbook_that_validates_but_will_not_run(
     assert app["secret"]["name"] and app["namespace"] and app["deployment"]
     text = runbook.read_text()
     assert "# fill in: the container image" in text
+    # Hints, not choices: the secret that carries the estate's name, where Compose runs from.
+    assert "# Secrets Manager holds, by name: flexdesk/production" in text
+    assert "/opt/flexdesk/docker-compose.yml on the instance" in " ".join(done.stderr.split())
     assert (tmp_path / "k8s" / "base" / "kustomization.yaml").is_file()
     assert (tmp_path / "k8s" / "overlays" / "production" / "kustomization.yaml").is_file()
 

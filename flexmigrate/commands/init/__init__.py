@@ -71,6 +71,13 @@ def init(opts: Options, request: InitRequest) -> int:
 
     left = find_placeholders(_plain(document))
     notes = list(estate.notes) + (compose.notes if compose else [])
+    if compose is None:
+        where = f" ({estate.compose_path} on the instance)" if estate.compose_path else ""
+        notes.append(
+            f"without --compose, k8s/ holds a minimal app from what AWS told (port, health "
+            f"path): copy the instance's Compose file{where} here and run init again with "
+            "--compose FILE --force for the image, command, environment keys and resources"
+        )
     runbook_flag = "" if _is_default(out, opts) else f" --runbook {display_path(out)}"
     next_steps = [
         f"flexmigrate{runbook_flag} runbook validate",

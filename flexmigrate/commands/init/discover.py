@@ -10,6 +10,7 @@ without a name comes back as a placeholder that says so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,8 @@ class Estate:
     database_groups: list[AdmittingGroup]
     alarms: list[Alarm]
     eks_version: str | None
+    compose_path: str | None = None  # where the instance's user data runs Compose from
+    secret_candidates: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -154,6 +157,8 @@ def discover(aws: Any, *, alb: str | None = None, instance: str | None = None) -
         database_groups=_admitting_groups(ec2, group_ids),
         alarms=_alarms(aws.client("cloudwatch"), balancer, group),
         eks_version=_eks_version(aws, notes),
+        compose_path=_compose_path(ec2, str(found_instance["InstanceId"])),
+        secret_candidates=_secret_candidates(aws, vpc_tags.get("Name", ""), balancer),
         notes=notes,
     )
 
@@ -446,3 +451,45 @@ def _eks_version(aws: Any, notes: list[str]) -> str | None:
     if not offered:
         return None
     return max(offered, key=lambda v: tuple(int(p) for p in v.split(".") if p.isdigit()))
+
+
+# -- hints for what AWS cannot tell ---------------------------------------------------------
+_COMPOSE_FILE = re.compile(r"docker[ -]compose\s+(?:[^\n|;&]*?\s)?(?:-f|--file)[ =]([^\s;&|'\"]+)")
+
+
+def _compose_path(ec2: Any, instance_id: str) -> str | None:
+    """The Compose file the instance's user data starts, if it names one. Only the path is
+    taken: user data may hold secrets, so nothing else of it is kept or shown."""
+    import base64
+    import binascii
+
+    try:
+        value = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+    except CloudError:
+        return None
+    encoded = (value.get("UserData") or {}).get("Value")
+    if not encoded:
+        return None
+    try:
+        text = base64.b64decode(encoded).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return None
+    match = _COMPOSE_FILE.search(text)
+    return match.group(1) if match else None
+
+
+def _secret_candidates(aws: Any, vpc_name: str, balancer: dict[str, Any]) -> list[str]:
+    """Names of Secrets Manager secrets that carry the estate's short name: a hint for the
+    secret source, never chosen for the operator (and no value is read)."""
+    project = vpc_name.removesuffix("-vpc") or str(balancer["LoadBalancerName"]).removesuffix(
+        "-alb"
+    )
+    if not project:
+        return []
+    try:
+        pages = aws.client("secretsmanager").paginate(
+            "list_secrets", Filters=[{"Key": "name", "Values": [project]}]
+        )
+        return sorted({str(s["Name"]) for page in pages for s in page.get("SecretList") or []})[:5]
+    except CloudError:
+        return []

@@ -289,7 +289,12 @@ def _app(estate: Estate, names: Names, compose: ComposeService | None) -> Any:
         ("source", _map(("secrets_manager", placeholder(SOURCE_TO_FILL)))),
         ("keys", _seq(keys, flow=True)),
     )
-    _note(secret["source"], "secrets_manager", f"fill in: {SOURCE_TO_FILL}", indent=6)
+    hint = (
+        f"\nSecrets Manager holds, by name: {', '.join(estate.secret_candidates)}"
+        if estate.secret_candidates
+        else ""
+    )
+    _note(secret["source"], "secrets_manager", f"fill in: {SOURCE_TO_FILL}{hint}", indent=6)
     if compose:
         _eol(secret, "keys", f"the Compose service {compose.name}'s environment keys")
     else:
