@@ -219,6 +219,24 @@ def test_init_reads_only_and_writes_a_runbook_that_validates_but_will_not_run(
     assert "flexmigrate rehearse" in document["next"]
 
 
+def test_init_by_arn_writes_what_init_by_name_writes(
+    module_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Names come from what exists, never from how it was asked for or when: two runs of
+    init on one estate write the same files."""
+    by_name = _init(module_sandbox, tmp_path / "name", "--alb", "flexdesk-alb")
+    arn = str(module_sandbox.world["alb_arn"])
+    by_arn = _init(module_sandbox, tmp_path / "arn", "--alb", arn)
+    assert by_name.returncode == by_arn.returncode == 0, by_name.stderr + by_arn.stderr
+    files = sorted(p.relative_to(tmp_path / "name") for p in (tmp_path / "name").rglob("*.y*ml"))
+    assert len(files) == 9
+    for relative in files:
+        assert (tmp_path / "arn" / relative).read_text() == (
+            tmp_path / "name" / relative
+        ).read_text()
+    assert arn not in (tmp_path / "arn" / "flexmigrate.yaml").read_text()
+
+
 def test_init_refuses_what_it_cannot_use_and_writes_nothing(
     module_sandbox: Sandbox, tmp_path: Path
 ) -> None:

@@ -385,7 +385,7 @@ def _traffic(estate: Estate, names: Names) -> Any:
     _eol(node, "on_breach", "any breach puts 100 % back on EC2 at once")
     for note in estate.notes:
         if "also_shift" in note:
-            _note(node, "steps", note, indent=2)
+            _note(node, "listener", note, indent=2)
     return node
 
 
