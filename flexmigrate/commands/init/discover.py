@@ -10,10 +10,10 @@ without a name comes back as a placeholder that says so.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from flexmigrate.commands.init.hints import compose_path, eks_version, secret_candidates
 from flexmigrate.errors import CloudError, InvalidInput
 from flexmigrate.runbook.placeholders import placeholder
 
@@ -156,9 +156,9 @@ def discover(aws: Any, *, alb: str | None = None, instance: str | None = None) -
         instance_zone=zone,
         database_groups=_admitting_groups(ec2, group_ids),
         alarms=_alarms(aws.client("cloudwatch"), balancer, group),
-        eks_version=_eks_version(aws, notes),
-        compose_path=_compose_path(ec2, str(found_instance["InstanceId"])),
-        secret_candidates=_secret_candidates(aws, vpc_tags.get("Name", ""), balancer),
+        eks_version=eks_version(aws, notes),
+        compose_path=compose_path(ec2, str(found_instance["InstanceId"])),
+        secret_candidates=secret_candidates(aws, vpc_tags.get("Name", ""), balancer),
         notes=notes,
     )
 
@@ -400,7 +400,7 @@ def _admitting_groups(ec2: Any, instance_groups: list[str]) -> list[AdmittingGro
     return found
 
 
-# -- alarms and the EKS version ------------------------------------------------------------
+# -- alarms ---------------------------------------------------------------------------------
 def _alarms(cloudwatch: Any, balancer: dict[str, Any], group: dict[str, Any]) -> list[Alarm]:
     lb_dimension = str(balancer["LoadBalancerArn"]).split(":loadbalancer/", 1)[-1]
     tg_dimension = "targetgroup/" + str(group["TargetGroupArn"]).split(":targetgroup/", 1)[-1]
@@ -424,72 +424,3 @@ def _alarms(cloudwatch: Any, balancer: dict[str, Any], group: dict[str, Any]) ->
                 )
             )
     return found
-
-
-def _eks_version(aws: Any, notes: list[str]) -> str | None:
-    """The newest Kubernetes version EKS offers in standard support, as EKS says."""
-    try:
-        rows: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            page = aws.client("eks").describe_cluster_versions(
-                **({"nextToken": token} if token else {})
-            )
-            rows += page.get("clusterVersions") or []
-            token = page.get("nextToken")
-            if not token:
-                break
-    except CloudError as exc:
-        notes.append(f"EKS did not list its versions ({exc.code}); check cluster.version")
-        return None
-    standard = [
-        str(r["clusterVersion"])
-        for r in rows
-        if str(r.get("versionStatus", r.get("status", ""))).upper() == "STANDARD_SUPPORT"
-    ]
-    offered = standard or [str(r["clusterVersion"]) for r in rows if r.get("clusterVersion")]
-    if not offered:
-        return None
-    return max(offered, key=lambda v: tuple(int(p) for p in v.split(".") if p.isdigit()))
-
-
-# -- hints for what AWS cannot tell ---------------------------------------------------------
-_COMPOSE_FILE = re.compile(r"docker[ -]compose\s+(?:[^\n|;&]*?\s)?(?:-f|--file)[ =]([^\s;&|'\"]+)")
-
-
-def _compose_path(ec2: Any, instance_id: str) -> str | None:
-    """The Compose file the instance's user data starts, if it names one. Only the path is
-    taken: user data may hold secrets, so nothing else of it is kept or shown."""
-    import base64
-    import binascii
-
-    try:
-        value = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
-    except CloudError:
-        return None
-    encoded = (value.get("UserData") or {}).get("Value")
-    if not encoded:
-        return None
-    try:
-        text = base64.b64decode(encoded).decode("utf-8", errors="replace")
-    except (binascii.Error, ValueError):
-        return None
-    match = _COMPOSE_FILE.search(text)
-    return match.group(1) if match else None
-
-
-def _secret_candidates(aws: Any, vpc_name: str, balancer: dict[str, Any]) -> list[str]:
-    """Names of Secrets Manager secrets that carry the estate's short name: a hint for the
-    secret source, never chosen for the operator (and no value is read)."""
-    project = vpc_name.removesuffix("-vpc") or str(balancer["LoadBalancerName"]).removesuffix(
-        "-alb"
-    )
-    if not project:
-        return []
-    try:
-        pages = aws.client("secretsmanager").paginate(
-            "list_secrets", Filters=[{"Key": "name", "Values": [project]}]
-        )
-        return sorted({str(s["Name"]) for page in pages for s in page.get("SecretList") or []})[:5]
-    except CloudError:
-        return []

@@ -14,7 +14,7 @@ from typing import Any
 
 from flexmigrate.commands.init.compose import ComposeService
 from flexmigrate.commands.init.discover import Alarm, Estate, Ref
-from flexmigrate.commands.init.manifests import IMAGE_TO_FILL, AppShape
+from flexmigrate.commands.init.shape import IMAGE_TO_FILL, AppShape
 from flexmigrate.durations import format_duration
 from flexmigrate.runbook.placeholders import placeholder
 
