@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from flexmigrate import __version__
+from flexmigrate.cli_init import init
 from flexmigrate.cli_options import report_option
 from flexmigrate.cli_sandbox import rehearse, sandbox
 
@@ -404,6 +405,7 @@ def state_pull(opts: Options) -> int:
 
 cli.add_command(sandbox)
 cli.add_command(rehearse)
+cli.add_command(init)
 
 
 def _fail(

@@ -40,12 +40,12 @@ Fault SPECs:
 def sandbox() -> None:
     """A local rehearsal environment: AWS (moto behind a front) and a Kubernetes API.
 
-    It holds the infrastructure the runbook (--runbook; without it, the shipped example
-    runbook, flexdesk-production) starts from — VPC, EC2 instance, ALB, alarms, secret —
-    in the runbook's account and region, serves the EKS cluster the migration creates, and
-    simulates traffic and metrics. flexmigrate reaches it exactly as it reaches AWS;
-    `source DIR/env` points flexmigrate at the runbook's rehearsal-speed copy and a state
-    directory inside DIR.
+    It holds the infrastructure the runbook (--runbook, else ./flexmigrate.yaml, else the
+    shipped example runbook, flexdesk-production) starts from — VPC, EC2 instance, ALB,
+    alarms, secret — in the runbook's account and region, serves the EKS cluster the
+    migration creates, and simulates traffic and metrics. flexmigrate reaches it exactly as it
+    reaches AWS; `source DIR/env` points flexmigrate at the runbook's rehearsal-speed copy and
+    a state directory inside DIR.
     """
 
 
@@ -103,9 +103,9 @@ def rehearse(
 ) -> int:
     """Run the whole migration against a fresh sandbox built from the runbook.
 
-    The runbook (--runbook; without it, the shipped example runbook, flexdesk-production)
-    runs as it is, every phase in order, with only its time compressed: the table of what
-    changed is shown first. Same exit codes as `run`: rehearse a breach with
+    The runbook (--runbook, else ./flexmigrate.yaml, else the shipped example runbook,
+    flexdesk-production) runs as it is, every phase in order, with only its time compressed:
+    the table of what changed is shown first. Same exit codes as `run`: rehearse a breach with
     `--inject eks-5xx=0.2@25` and expect exit 4 with traffic back on EC2.
     """
     from flexmigrate.commands import rehearse as commands

@@ -104,6 +104,10 @@ def validate(opts: Options, path: str | None) -> int:
             ui.emit_json({"valid": False, "file": display_path(located), "problems": exc.problems})
             exc.reported = True  # type: ignore[attr-defined]
         raise
+    from flexmigrate.runbook.placeholders import find_placeholders
+
+    # Valid, but not runnable yet: every phase's preflight refuses a placeholder.
+    left = find_placeholders(runbook.model_dump())
     if opts.json:
         ui.emit_json(
             {
@@ -111,6 +115,7 @@ def validate(opts: Options, path: str | None) -> int:
                 "file": display_path(located),
                 "name": runbook.name,
                 "derived": list(runbook.notes),
+                "placeholders": [{"field": f, "fill_in": what} for f, what in left],
             }
         )
     else:
@@ -121,6 +126,10 @@ def validate(opts: Options, path: str | None) -> int:
         )
         for note in runbook.notes:
             ui.info(f"  {note}")
+        if left:
+            ui.warn(f"{len(left)} placeholder(s) to fill in before any phase runs:")
+            for field, what in left:
+                ui.warn(f"  {field}: fill in: {what}")
     return 0
 
 

@@ -36,9 +36,14 @@ class RehearsalCopy:
 
 
 def source_runbook(opts: Options) -> Path:
-    """The runbook to rehearse: ``--runbook``, else the shipped example (Flexdesk's)."""
-    from flexmigrate.runbook.locate import locate_runbook
+    """The runbook to rehearse: ``--runbook``, else ``./flexmigrate.yaml`` (the default
+    runbook, as ``flexmigrate init`` writes it), else the shipped example (Flexdesk's).
+    ``$FLEXMIGRATE_RUNBOOK`` is not read here: a shell that sourced a sandbox's env has it
+    pointing at that sandbox's own copy."""
+    from flexmigrate.runbook.locate import DEFAULT_FILE, locate_runbook
 
+    if not opts.runbook and Path(DEFAULT_FILE).is_file():
+        return Path(DEFAULT_FILE).resolve()
     return locate_runbook(opts.runbook or SHIPPED_EXAMPLE).resolve()
 
 

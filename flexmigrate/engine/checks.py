@@ -1,5 +1,6 @@
-"""Checks the engine adds to every phase: the credentials belong to the runbook's account and
-region (as Terraform's allowed_account_ids), and the previous phase is complete."""
+"""Checks the engine adds to every phase: nothing in the runbook is left to fill in, the
+credentials belong to the runbook's account and region (as Terraform's allowed_account_ids),
+and the previous phase is complete."""
 
 from __future__ import annotations
 
@@ -35,6 +36,24 @@ def _identity(ctx: StepContext[Any]) -> Outcome:
             f"enable {region} in the account settings (it is an opt-in region)",
         )
     return passed(f"account {account} ({who}), region {region}")
+
+
+def _placeholders(ctx: StepContext[Any]) -> Outcome:
+    from flexmigrate.runbook.placeholders import describe, find_placeholders
+
+    found = find_placeholders(ctx.runbook.model_dump())
+    if not found:
+        return passed("no placeholder left")
+    return failed(
+        f"the runbook still holds {len(found)} placeholder(s): {describe(found)}",
+        "replace each <fill in: …> in the runbook with the real value, then "
+        "`flexmigrate runbook validate`",
+    )
+
+
+# Any phase refuses a runbook with a placeholder, not only the phase that reads the field: a
+# half-filled runbook must not create a cluster before phase 3 finds the image missing.
+PLACEHOLDERS = Check("placeholders", "nothing in the runbook is left to fill in", _placeholders)
 
 
 IDENTITY = Check("aws-identity", "credentials match the runbook's account and region", _identity)

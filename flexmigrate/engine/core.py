@@ -49,7 +49,11 @@ class Core:
     ) -> list[CheckResult]:
         """Run every check (not fail-fast) and show the table."""
         ctx = StepContext[Any](self.session, phase)
-        all_checks: list[Check] = [builtin.IDENTITY, builtin.previous_phase(planned_before)]
+        all_checks: list[Check] = [
+            builtin.PLACEHOLDERS,
+            builtin.IDENTITY,
+            builtin.previous_phase(planned_before),
+        ]
         all_checks += list(phase.checks(self.session.runbook))
         results = []
         for check in all_checks:

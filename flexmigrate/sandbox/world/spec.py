@@ -125,6 +125,14 @@ def _seconds(value: Any, default: float) -> float:
 def spec_from_runbook(data: dict[str, Any], source: str = "the runbook") -> WorldSpec:
     """The world ``data`` (a runbook as plain data) starts from; ``WorldSpecError`` if the
     runbook cannot be rehearsed as written."""
+    from flexmigrate.runbook.placeholders import describe, find_placeholders
+
+    left = find_placeholders(data)
+    if left:
+        raise WorldSpecError(
+            f"{source} still holds {len(left)} placeholder(s) to fill in before a rehearsal: "
+            + describe(left)
+        )
     account = str(_get(data, "aws", "account_id", default=""))
     region = str(_get(data, "aws", "region", default=""))
     if not account or not region:
