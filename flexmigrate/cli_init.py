@@ -34,8 +34,8 @@ written (each key is read from the Secret the migration builds from AWS).
 
 \b
 Examples:
-  flexmigrate init --alb flexdesk-alb --region af-south-1
-  flexmigrate init --instance flexdesk-backend --compose docker-compose.yml
+  flexmigrate init --alb shop-alb --region eu-west-1
+  flexmigrate init --instance shop-backend --compose docker-compose.yml
   flexmigrate init --alb arn:aws:elasticloadbalancing:… --out migrate/api.yaml --profile prod"""
 
 
