@@ -198,6 +198,112 @@ def test_weights_changed_behind_flexmigrates_back_are_drift_put_back_after_confi
     assert again.returncode == 0 and _changes(_json(again), "traffic-shift") == []
     live = sandbox.cli("status", "--live")
     assert "DIFFERS" not in live.stdout + live.stderr
+
+    # the restore is an update like any other: rollback --change returns the world to what it
+    # found (the hand-made weights), which the next plan shows as drift again
+    undone = sandbox.cli("rollback", "traffic-shift", "--change")
+    assert undone.returncode == 0, undone.stdout[-3000:] + undone.stderr[-3000:]
+    assert _weights(sandbox) == edited
+    plan = sandbox.cli("--output", "json", "plan", "traffic-shift")
+    assert [c["current"] for c in _changes(_json(plan), "traffic-shift")] == ["EC2 30 % / EKS 70 %"]
+    run = sandbox.cli("--yes", "run", "traffic-shift")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert _weights(sandbox) == recorded
     status = _json(sandbox.cli("--output", "json", "status"))
     assert {p["id"]: p["status"] for p in status["phases"]}["phase-4"] == "completed"
     assert (status["traffic"]["ec2_percent"], status["traffic"]["eks_percent"]) == (0, 100)
+
+
+def test_a_new_vpc_subnets_or_target_group_port_is_refused_and_nothing_changes(
+    rehearsed: Sandbox, runbook_variant: Callable[..., Path]
+) -> None:
+    sandbox = rehearsed
+    ec2: Any = sandbox.client("ec2")
+    eks: Any = sandbox.client("eks")
+    elbv2: Any = sandbox.client("elbv2")
+    ec2.create_vpc(
+        CidrBlock="10.99.0.0/16",
+        TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "flexdesk-vpc-2"}]}
+        ],
+    )
+    config = eks.describe_cluster(name="flexdesk-cluster")["cluster"]["resourcesVpcConfig"]
+    subnets = sorted(config["subnetIds"])
+    in_vpc = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [config["vpcId"]]}])
+    spare = sorted(s["SubnetId"] for s in in_vpc["Subnets"] if s["SubnetId"] not in subnets)[:2]
+    assert len(spare) == 2  # the world's public subnets
+    cases = [
+        (
+            {"cluster": {"vpc": {"tag": {"Name": "flexdesk-vpc-2"}}}},
+            "cluster-foundation",
+            "EKS cannot move a cluster to another VPC",
+            f"put cluster.vpc back to the VPC {config['vpcId']}",
+        ),
+        (
+            {"cluster": {"subnets": spare}},
+            "cluster-foundation",
+            "does not move a cluster's subnets in place",
+            f"put cluster.subnets back to the cluster's subnets ({', '.join(subnets)})",
+        ),
+        (
+            {"app": {"target_group": {"port": 8080}}},
+            "app-deploy",
+            "a target group's port cannot be changed in place",
+            "put app.target_group.port back to 8000",
+        ),
+    ]
+    for variant, phase, why, instead in cases:
+        runbook = runbook_variant(variant)
+        for args in (("plan", phase), ("--yes", "run", phase)):
+            done = sandbox.cli(*args, runbook=runbook)
+            assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+            assert "cannot be made in place; nothing was changed" in done.stderr
+            assert why in done.stderr and instead in done.stderr, done.stderr[-2000:]
+    config_after = eks.describe_cluster(name="flexdesk-cluster")["cluster"]["resourcesVpcConfig"]
+    assert sorted(config_after["subnetIds"]) == subnets
+    assert config_after["vpcId"] == config["vpcId"]
+    group = elbv2.describe_target_groups(Names=["flexdesk-eks"])["TargetGroups"][0]
+    assert group["Port"] == 8000
+    status = _json(sandbox.cli("--output", "json", "status"))
+    assert all(p["status"] == "completed" for p in status["phases"])
+
+
+def test_a_pinned_add_on_version_is_updated_in_place_and_rolled_back(
+    rehearsed: Sandbox, runbook_variant: Callable[..., Path]
+) -> None:
+    sandbox = rehearsed
+    eks: Any = sandbox.client("eks")
+
+    def version() -> str:
+        addon = eks.describe_addon(clusterName="flexdesk-cluster", addonName="kube-proxy")
+        return str(addon["addon"]["addonVersion"])
+
+    default = version()
+    assert default == "v1.35.4-eksbuild.3"  # EKS's default for 1.35, as the rehearsal made it
+    unknown = runbook_variant({"cluster": {"addon_versions": {"kube-proxy": "v1.34.9-eksbuild.1"}}})
+    refused = sandbox.cli("plan", "cluster-foundation", runbook=unknown)
+    assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "EKS lists no kube-proxy v1.34.9-eksbuild.1 for Kubernetes 1.35" in refused.stderr
+
+    pinned = runbook_variant({"cluster": {"addon_versions": {"kube-proxy": "v1.35.2-eksbuild.6"}}})
+    plan = sandbox.cli("--output", "json", "plan", "cluster-foundation", runbook=pinned)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert [
+        (c["action"], c["resource"], c["current"], c["desired"])
+        for c in _changes(_json(plan), "cluster-foundation")
+    ] == [("update", "add-on kube-proxy version", default, "v1.35.2-eksbuild.6")]
+    assert version() == default  # a plan changes nothing
+
+    run = sandbox.cli("run", "cluster-foundation", runbook=pinned)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert version() == "v1.35.2-eksbuild.6"
+    addon = eks.describe_addon(clusterName="flexdesk-cluster", addonName="kube-proxy")["addon"]
+    assert addon["status"] == "ACTIVE"
+    again = sandbox.cli("--output", "json", "plan", "cluster-foundation", runbook=pinned)
+    assert _changes(_json(again), "cluster-foundation") == []
+
+    back = sandbox.cli("rollback", "cluster-foundation", "--change", runbook=pinned)
+    assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-3000:]
+    assert version() == default
+    status = _json(sandbox.cli("--output", "json", "status", runbook=pinned))
+    assert {p["id"]: p["status"] for p in status["phases"]}["phase-1"] == "completed"
