@@ -9,7 +9,7 @@ judges it — the last schedule step when a manual shift set it — so the drift
 ``update`` writes the recorded split back and reads it back as every shift does; it does not
 bake again: the recorded weights already passed their bake, and the drift is undone, not a
 new step of the cutover. What it found is kept (``previous_split``), and ``undo_update``
-writes that back, recording it as the weights flexmigrate now set.
+writes that back (the record still names the weights flexmigrate set, so it is drift again).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from phases.traffic_shift.record import (
     recorded_split,
     recorded_traffic,
 )
-from phases.traffic_shift.topology import NotFound, read_actions, resolve
+from phases.traffic_shift.topology import NotFound, Topology, read_actions, resolve
 from phases.traffic_shift.weights import Split, matches, split_of
 
 if TYPE_CHECKING:
@@ -100,6 +100,8 @@ def update(ctx: StepContext, percent: int) -> None:
 
 
 def undo_update(ctx: StepContext) -> None:
+    """The weights as the update found them; the record keeps the weights flexmigrate set, so
+    the next plan shows the drift again — the world as it was before the update."""
     previous = ctx.outputs.get("previous_split")
     if not isinstance(previous, dict) or previous.get("eks_percent") is None:
         return
@@ -110,19 +112,23 @@ def undo_update(ctx: StepContext) -> None:
     before = split_of(actions, topo.ec2_tg_arn, topo.eks_tg_arn)
     if not matches(actions, topo.ec2_tg_arn, topo.eks, target.eks):
         shift(ctx, topo, target.eks)
-    _record(ctx, target, before, "set by rollback --change")
+    _journal(ctx, topo, before, target, "rollback --change")
 
 
 def _record(ctx: StepContext, split: Split, before: Split, why: str) -> None:
     topo = resolve(ctx)
     state = str((recorded_traffic(ctx.session.state) or {}).get("state") or "promoted")
     record_traffic(ctx, topo, split, state=state)
+    _journal(ctx, topo, before, split, why)
+
+
+def _journal(ctx: StepContext, topo: Topology, before: Split, after: Split, why: str) -> None:
     ctx.journal(
         "weights_shifted",
         step=ctx.step.id,
         where=topo.where,
         before=before.as_record(),
-        after=split.as_record(),
+        after=after.as_record(),
         why=why,
     )
-    ctx.note(f"{topo.where}: {before} → {split} ({why})")
+    ctx.note(f"{topo.where}: {before} → {after} ({why})")
