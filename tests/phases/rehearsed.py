@@ -72,21 +72,62 @@ def image(sandbox: Sandbox) -> str:
 
 
 def _load_balancer_sum(sandbox: Sandbox, metric: str, start: datetime.datetime) -> float:
+    return sum(value for _, value in _load_balancer_points(sandbox, metric, start))
+
+
+def eks_5xx_points(sandbox: Sandbox, start: datetime.datetime) -> list[tuple[str, str, float]]:
+    """Each period since ``start`` with a 5xx that EKS answered or the load balancer answered
+    itself: (metric, its time, how many). The EC2 side's own few 5xx (a real backend's
+    baseline) are not EKS's and are left out."""
+    group = target_group_dimension(sandbox, "flexdesk-eks")
+    found = [
+        ("HTTPCode_Target_5XX_Count", stamp.isoformat(), value)
+        for stamp, value in _load_balancer_points(
+            sandbox, "HTTPCode_Target_5XX_Count", start, target_group=group
+        )
+    ]
+    found += [
+        ("HTTPCode_ELB_5XX_Count", stamp.isoformat(), value)
+        for stamp, value in _load_balancer_points(sandbox, "HTTPCode_ELB_5XX_Count", start)
+    ]
+    return sorted(point for point in found if point[2])
+
+
+def eks_requests(sandbox: Sandbox, start: datetime.datetime) -> float:
+    """Requests the load balancer sent to the EKS target group since ``start``."""
+    group = target_group_dimension(sandbox, "flexdesk-eks")
+    points = _load_balancer_points(sandbox, "RequestCount", start, target_group=group)
+    return sum(value for _, value in points)
+
+
+def target_group_dimension(sandbox: Sandbox, name: str) -> str:
+    """A target group's CloudWatch dimension (``targetgroup/NAME/ID``)."""
+    elbv2: Any = sandbox.client("elbv2")
+    arn = str(elbv2.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"])
+    return "targetgroup/" + arn.split(":targetgroup/", 1)[1]
+
+
+def _load_balancer_points(
+    sandbox: Sandbox, metric: str, start: datetime.datetime, target_group: str | None = None
+) -> list[tuple[datetime.datetime, float]]:
     elbv2: Any = sandbox.client("elbv2")
     cloudwatch: Any = sandbox.client("cloudwatch")
     arn = elbv2.describe_load_balancers(Names=["flexdesk-alb"])["LoadBalancers"][0][
         "LoadBalancerArn"
     ]
+    dimensions = [{"Name": "LoadBalancer", "Value": arn.split(":loadbalancer/", 1)[1]}]
+    if target_group:
+        dimensions.append({"Name": "TargetGroup", "Value": target_group})
     answer = cloudwatch.get_metric_statistics(
         Namespace="AWS/ApplicationELB",
         MetricName=metric,
-        Dimensions=[{"Name": "LoadBalancer", "Value": arn.split(":loadbalancer/", 1)[1]}],
+        Dimensions=dimensions,
         StartTime=start,
         EndTime=datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=1),
         Period=1,
         Statistics=["Sum"],
     )
-    return float(sum(p["Sum"] for p in answer["Datapoints"]))
+    return [(p["Timestamp"], float(p["Sum"])) for p in answer["Datapoints"]]
 
 
 def load_balancer_5xx(sandbox: Sandbox, start: datetime.datetime) -> float:

@@ -11,18 +11,20 @@ import datetime
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flexmigrate.sandbox import manage
-from tests.conftest import run_cli
+from tests.conftest import Sandbox, run_cli
 from tests.phases.rehearsed import (
     as_json,
     changes,
+    eks_5xx_points,
     eks_percent,
+    eks_requests,
     image,
     journal,
-    load_balancer_5xx,
     rehearse,
     requests,
     weights,
@@ -69,7 +71,8 @@ def test_breach_new_image_then_resume_completes_the_shift(
         assert weights(sandbox) == before  # the listener kept its weights through the rollout
         time.sleep(3)  # the simulator publishes a period once it has ended (plus its lag)
         assert requests(sandbox, start) > 0
-        assert load_balancer_5xx(sandbox, start) == 0
+        assert eks_requests(sandbox, start) > 0  # EKS kept serving its share meanwhile
+        assert eks_5xx_points(sandbox, start) == []  # none on EKS's side (EC2 has its own few)
 
         cleared = run_cli(
             ["sandbox", "inject", "--clear", "--dir", str(sandbox.root)],
@@ -77,6 +80,9 @@ def test_breach_new_image_then_resume_completes_the_shift(
             cwd=sandbox.root,
         )
         assert cleared.returncode == 0, cleared.stderr
+        # As an operator would, wait for the EKS alarms the breach fired to be OK again:
+        # phase 4's preflight refuses to shift while one is in ALARM.
+        _wait_for_alarms_ok(sandbox, "flexdesk-eks")
         shifted_before = sum(1 for e in journal(sandbox) if e["event"] == "weights_shifted")
 
         resumed = sandbox.cli("resume", runbook=fixed, timeout=600)
@@ -92,3 +98,15 @@ def test_breach_new_image_then_resume_completes_the_shift(
         assert image(sandbox) == NEW_IMAGE
     finally:
         manage.down(sandbox.root)
+
+
+def _wait_for_alarms_ok(sandbox: Sandbox, prefix: str, timeout: float = 120) -> None:
+    cloudwatch: Any = sandbox.client("cloudwatch")
+    deadline = time.monotonic() + timeout
+    while True:
+        alarms = cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+        firing = [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]
+        if not firing:
+            return
+        assert time.monotonic() < deadline, f"still in ALARM: {firing}"
+        time.sleep(1)
