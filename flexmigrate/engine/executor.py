@@ -40,6 +40,24 @@ if TYPE_CHECKING:
 _SETTLED = (PhaseStatus.PENDING, PhaseStatus.ROLLED_BACK)
 
 
+def align_steps(ps: PhaseState, wanted: Sequence[str]) -> None:
+    """The phase's recorded steps after the runbook changed its list (a new traffic schedule
+    mid-phase): steps it now has and has not started are added after their predecessor (and
+    after the history that followed it); steps it no longer has stay as history when they
+    ran, and go when they never did. Nothing that ran is forgotten or re-done."""
+    kept = [ss for ss in ps.steps if ss.id in wanted or ss.status is not StepStatus.PENDING]
+    order = [ss.id for ss in kept]
+    for index, step_id in enumerate(wanted):
+        if step_id in order:
+            continue
+        at = order.index(wanted[index - 1]) + 1 if index else 0
+        while at < len(order) and order[at] not in wanted:
+            at += 1
+        order.insert(at, step_id)
+    by_id = {ss.id: ss for ss in kept}
+    ps.steps = [by_id.get(step_id) or StepState(step_id) for step_id in order]
+
+
 class Executor(Updates, Undo):
     """Runs phases and single steps; plans (``Planning``), changes a completed phase in place
     (``Updates``) and rolls back (``Undo``)."""
@@ -80,8 +98,7 @@ class Executor(Updates, Undo):
         ps.error = None
         ps.started_at = ps.started_at if resumed else now_iso()
         ps.finished_at = None
-        for step in steps:
-            ps.step(step.id)
+        align_steps(ps, [step.id for step in steps])
         self._ui.heading(
             f"{'Resuming' if resumed else 'Running'} {phase.id} {phase.slug}: {phase.title}"
         )

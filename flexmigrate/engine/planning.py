@@ -55,6 +55,13 @@ class Planning(Core):
                 report.notes = list(phase.notes(StepContext[Any](self.session, phase)))
             except FlexmigrateError as exc:
                 report.warnings.append(REDACT(f"could not describe: {exc}"))
+            wanted = {step.id for step in phase.steps(self.session.runbook)}
+            for ss in ps.steps:
+                if ss.id not in wanted and ss.status is not StepStatus.PENDING:
+                    report.notes.append(
+                        f"{ss.id} ({ss.status.value}) is not among the runbook's steps now: "
+                        "kept in the history, not run again"
+                    )
             planned.add(phase.id)
 
     def plan_rollback(self, phase: Phase) -> None:

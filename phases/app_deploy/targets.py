@@ -80,6 +80,55 @@ class TargetGroupStep(Step):
             )
         ]
 
+    def diff(self, ctx: StepContext) -> Sequence[Change]:
+        """The recorded target group against the runbook: its port and name cannot change in
+        place (ModifyTargetGroup has no Port, a group is never renamed), and a new group means
+        new targets, a new binding and the listener's weights moved to it — refused."""
+        spec = ctx.runbook.app.target_group
+        arn = str(ctx.outputs.get("target_group_arn") or "")
+        if not arn:
+            return ()
+        try:
+            found = ctx.aws("elbv2").describe_target_groups(TargetGroupArns=[arn])["TargetGroups"]
+        except CloudError as exc:
+            if not is_not_found(exc):
+                raise
+            return ()
+        if not found:
+            return ()
+        group = found[0]
+        name, port = str(group["TargetGroupName"]), int(group.get("Port") or 0)
+        instead = (
+            "to serve from another target group, roll back traffic-shift and app-deploy "
+            "(`flexmigrate rollback traffic-shift`, then `flexmigrate rollback app-deploy`) "
+            "and run them again"
+        )
+        changes = []
+        if name != spec.name:
+            changes.append(
+                Change(
+                    Action.REFUSE,
+                    f"target group {name}",
+                    f"name {name}",
+                    f"name {spec.name}",
+                    note="a target group cannot be renamed; a new name would be a second group",
+                    instead=f"put app.target_group.name back to {name}; {instead}",
+                )
+            )
+        if port != spec.port:
+            changes.append(
+                Change(
+                    Action.REFUSE,
+                    f"target group {name} port",
+                    str(port),
+                    str(spec.port),
+                    note="a target group's port cannot be changed in place (ModifyTargetGroup "
+                    "has no Port) and the listener's weights point at this group",
+                    instead=f"put app.target_group.port back to {port}; {instead}",
+                )
+            )
+        return changes
+
     def apply(self, ctx: StepContext) -> None:
         spec = ctx.runbook.app.target_group
         elbv2 = ctx.aws("elbv2")

@@ -53,6 +53,9 @@ def pick_version(found: dict[str, Any], cluster_version: str) -> str | None:
 
 
 def addon_version(ctx: StepContext, name: str) -> str:
+    pinned = ctx.runbook.cluster.addon_versions.get(name)
+    if pinned:
+        return pinned
     version = ctx.runbook.cluster.version
     found = ctx.aws("eks").describe_addon_versions(addonName=name, kubernetesVersion=version)
     picked = pick_version(found, version)
@@ -199,6 +202,30 @@ class AddonsStep(Step):
                     f"add-on {name} lacks {missing_configuration(name, addon)} in its configuration"
                 )
         return problems
+
+    # A completed phase: pinned versions in place (``addon_versions.py``).
+    def diff(self, ctx: StepContext) -> Sequence[Change]:
+        from phases.cluster_foundation import addon_versions
+
+        return addon_versions.diff(ctx)
+
+    def update(self, ctx: StepContext) -> None:
+        from phases.cluster_foundation import addon_versions
+
+        addon_versions.update(ctx)
+        self._refresh(ctx)
+
+    def undo_update(self, ctx: StepContext) -> None:
+        from phases.cluster_foundation import addon_versions
+
+        addon_versions.undo_update(ctx)
+        self._refresh(ctx)
+
+    def _refresh(self, ctx: StepContext) -> None:
+        for name in ctx.runbook.cluster.addons:
+            addon = describe_addon(ctx, name)
+            if addon is not None:
+                self._remember(ctx, name, addon, str(addon.get("status")))
 
     def rollback(self, ctx: StepContext) -> None:
         rb = ctx.runbook.cluster

@@ -16,6 +16,7 @@ from flexmigrate.clients.aws import is_not_found
 from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import owned
+from phases.cluster_foundation.placement import placement_diff
 from phases.cluster_foundation.propagation import poll_interval, refused_role, waiting_for
 from phases.shared.naming import (
     aws_tags,
@@ -219,7 +220,7 @@ class ClusterStep(Step):
                     "with the new name",
                 )
             ]
-        return ()
+        return placement_diff(ctx)
 
     def rollback(self, ctx: StepContext) -> None:
         rb = ctx.runbook.cluster

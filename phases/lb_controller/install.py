@@ -341,6 +341,24 @@ class ControllerStep(Step):
                 missing.append(f"{_where(obj)} is missing")
         return missing
 
+    # A completed phase: the chart's version in place (``chart_version.py``).
+    def diff(self, ctx: StepContext) -> Sequence[Change]:
+        from phases.lb_controller import chart_version
+
+        return chart_version.diff(ctx)
+
+    def update(self, ctx: StepContext) -> None:
+        from phases.lb_controller import chart_version
+
+        if chart_version.pending(ctx):
+            chart_version.record_revision(ctx)
+            self._apply_helm(ctx)
+
+    def undo_update(self, ctx: StepContext) -> None:
+        from phases.lb_controller import chart_version
+
+        chart_version.undo_update(ctx)
+
     def rollback(self, ctx: StepContext) -> None:
         if ctx.outputs.get("adopted") or not cluster_reachable(ctx):
             return

@@ -109,6 +109,12 @@ class ClusterSection(Strict):
     )
     node_groups: list[NodeGroup] = Field(min_length=1)
     addons: list[str] = Field(default_factory=lambda: ["vpc-cni", "kube-proxy", "coredns"])
+    addon_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Pinned add-on versions by name (e.g. coredns: v1.11.4-eksbuild.2); an "
+        "add-on without a pin gets EKS's default for the cluster's Kubernetes version. A "
+        "changed pin is updated in place (UpdateAddon) once the phase is complete.",
+    )
     adopt_existing: bool = Field(
         default=False, description="Adopt a cluster of this name that flexmigrate did not create."
     )
@@ -122,6 +128,15 @@ class ClusterSection(Strict):
             if not re.match(IAM_ARN, arn):
                 raise ValueError(f"{arn!r} is not an IAM role or user ARN")
         return value
+
+    @model_validator(mode="after")
+    def _pinned_addons_are_installed(self) -> ClusterSection:
+        unknown = sorted(set(self.addon_versions) - set(self.addons))
+        if unknown:
+            raise ValueError(
+                f"addon_versions pins {', '.join(unknown)}, which cluster.addons does not install"
+            )
+        return self
 
     @field_validator("node_groups")
     @classmethod

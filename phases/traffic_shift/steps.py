@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from flexmigrate.durations import format_duration
 from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import StepFailed
+from phases.traffic_shift import drift
 from phases.traffic_shift.bake import Breach, bake, breach, read_back, shift
 from phases.traffic_shift.gates import GateSet, gate_alarm_names
 from phases.traffic_shift.lockstep import write_lockstep
@@ -334,6 +335,16 @@ class ShiftStep(Step):
 
     def plan_rollback(self, ctx: StepContext) -> Sequence[Change]:
         return _plan_restore(ctx)
+
+    # -- a completed phase: weights changed behind flexmigrate's back ----------------------
+    def diff(self, ctx: StepContext) -> Sequence[Change]:
+        return drift.diff(ctx, self.percent)
+
+    def update(self, ctx: StepContext) -> None:
+        drift.update(ctx, self.percent)
+
+    def undo_update(self, ctx: StepContext) -> None:
+        drift.undo_update(ctx)
 
 
 def _attached(ctx: StepContext) -> list[str]:

@@ -18,6 +18,12 @@ import pytest
 
 from flexmigrate.sandbox import manage
 from tests.conftest import SANDBOX_RUNBOOK, Sandbox, run_cli
+from tests.phases.rehearsed import as_json as _json
+from tests.phases.rehearsed import changes as _changes
+from tests.phases.rehearsed import image as _image
+from tests.phases.rehearsed import load_balancer_5xx as _load_balancer_5xx
+from tests.phases.rehearsed import requests as _requests
+from tests.phases.rehearsed import weights as _weights
 
 pytestmark = pytest.mark.timeout(900)  # a whole rehearsal first, under a loaded machine
 
@@ -53,73 +59,6 @@ def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         )
     finally:
         manage.down(directory)
-
-
-def _json(done: Any) -> Any:
-    assert done.stdout.strip(), done.stderr[-2000:]
-    return json.loads(done.stdout)
-
-
-def _changes(plan: dict[str, Any], phase: str) -> list[dict[str, Any]]:
-    found = next(p for p in plan["phases"] if p["id"] == phase or p["slug"] == phase)
-    return [c for s in found["steps"] for c in s["changes"] if c["action"] != "no change"]
-
-
-def _weights(sandbox: Sandbox) -> dict[str, int]:
-    elbv2: Any = sandbox.client("elbv2")
-    listener = elbv2.describe_listeners(ListenerArns=[sandbox.world["https_listener_arn"]])
-    forward = next(a for a in listener["Listeners"][0]["DefaultActions"] if a["Type"] == "forward")
-    return {g["TargetGroupArn"]: g["Weight"] for g in forward["ForwardConfig"]["TargetGroups"]}
-
-
-def _image(sandbox: Sandbox) -> str:
-    done = sandbox.kubectl("get", "deployment", "-n", "flexdesk", "-o", "json")
-    assert done.returncode == 0, done.stderr
-    items = json.loads(done.stdout)["items"]
-    containers = items[0]["spec"]["template"]["spec"]["containers"]
-    return str(containers[0]["image"])
-
-
-def _load_balancer_5xx(sandbox: Sandbox, start: datetime.datetime) -> float:
-    """Every 5xx the load balancer answered since ``start`` (its own and its targets')."""
-    elbv2: Any = sandbox.client("elbv2")
-    cloudwatch: Any = sandbox.client("cloudwatch")
-    arn = elbv2.describe_load_balancers(Names=["flexdesk-alb"])["LoadBalancers"][0][
-        "LoadBalancerArn"
-    ]
-    dimension = arn.split(":loadbalancer/", 1)[1]
-    total = 0.0
-    end = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=1)
-    for metric in ("HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count"):
-        answer = cloudwatch.get_metric_statistics(
-            Namespace="AWS/ApplicationELB",
-            MetricName=metric,
-            Dimensions=[{"Name": "LoadBalancer", "Value": dimension}],
-            StartTime=start,
-            EndTime=end,
-            Period=1,
-            Statistics=["Sum"],
-        )
-        total += sum(p["Sum"] for p in answer["Datapoints"])
-    return total
-
-
-def _requests(sandbox: Sandbox, start: datetime.datetime) -> float:
-    elbv2: Any = sandbox.client("elbv2")
-    cloudwatch: Any = sandbox.client("cloudwatch")
-    arn = elbv2.describe_load_balancers(Names=["flexdesk-alb"])["LoadBalancers"][0][
-        "LoadBalancerArn"
-    ]
-    answer = cloudwatch.get_metric_statistics(
-        Namespace="AWS/ApplicationELB",
-        MetricName="RequestCount",
-        Dimensions=[{"Name": "LoadBalancer", "Value": arn.split(":loadbalancer/", 1)[1]}],
-        StartTime=start,
-        EndTime=datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=1),
-        Period=1,
-        Statistics=["Sum"],
-    )
-    return float(sum(p["Sum"] for p in answer["Datapoints"]))
 
 
 def test_a_new_image_is_planned_rolled_out_in_place_and_rolled_back(
@@ -212,3 +151,159 @@ def test_a_node_group_size_is_updated_in_place_and_rolled_back(
     assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-3000:]
     group = eks.describe_nodegroup(clusterName="flexdesk-cluster", nodegroupName="application")
     assert group["nodegroup"]["scalingConfig"]["desiredSize"] == 2
+
+
+def test_weights_changed_behind_flexmigrates_back_are_drift_put_back_after_confirmation(
+    rehearsed: Sandbox,
+) -> None:
+    sandbox = rehearsed
+    elbv2: Any = sandbox.client("elbv2")
+    arn = str(sandbox.world["https_listener_arn"])
+    ec2_group = str(sandbox.world["ec2_target_group_arn"])
+    recorded = _weights(sandbox)
+    assert recorded[ec2_group] == 0  # the rehearsal ended with EKS at 100 %
+    # someone moves 30 % back to EC2 in the console (or with the CLI)
+    actions = elbv2.describe_listeners(ListenerArns=[arn])["Listeners"][0]["DefaultActions"]
+    for action in actions:
+        for group in (action.get("ForwardConfig") or {}).get("TargetGroups") or []:
+            group["Weight"] = 30 if group["TargetGroupArn"] == ec2_group else 70
+        action.pop("TargetGroupArn", None)
+    elbv2.modify_listener(ListenerArn=arn, DefaultActions=actions)
+    edited = _weights(sandbox)
+    assert edited[ec2_group] == 30
+
+    plan = sandbox.cli("--output", "json", "plan", "traffic-shift")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    (change,) = _changes(_json(plan), "traffic-shift")
+    assert change["action"] == "update" and change["drift"] is True
+    assert change["current"] == "EC2 30 % / EKS 70 %"
+    assert change["desired"] == "EC2 0 % / EKS 100 %"
+    assert "changed outside flexmigrate" in change["note"]
+    text = sandbox.cli("plan", "traffic-shift")
+    assert "EC2 30 % / EKS 70 %" in text.stdout and "drift" in text.stdout
+
+    live = sandbox.cli("status", "--live")
+    assert live.returncode == 0, live.stderr[-3000:]
+    assert "DIFFERS: weights: AWS reports EC2 30 % / EKS 70 %" in live.stdout + live.stderr
+
+    refused = sandbox.cli("run", "traffic-shift")  # no terminal to ask on, no --yes
+    assert refused.returncode == 2, refused.stdout[-3000:] + refused.stderr[-3000:]
+    assert "confirm with --yes" in refused.stderr
+    assert _weights(sandbox) == edited  # nothing was changed
+
+    run = sandbox.cli("--yes", "run", "traffic-shift")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert _weights(sandbox) == recorded
+    again = sandbox.cli("--output", "json", "plan", "traffic-shift")
+    assert again.returncode == 0 and _changes(_json(again), "traffic-shift") == []
+    live = sandbox.cli("status", "--live")
+    assert "DIFFERS" not in live.stdout + live.stderr
+
+    # the restore is an update like any other: rollback --change returns the world to what it
+    # found (the hand-made weights), which the next plan shows as drift again
+    undone = sandbox.cli("rollback", "traffic-shift", "--change")
+    assert undone.returncode == 0, undone.stdout[-3000:] + undone.stderr[-3000:]
+    assert _weights(sandbox) == edited
+    plan = sandbox.cli("--output", "json", "plan", "traffic-shift")
+    assert [c["current"] for c in _changes(_json(plan), "traffic-shift")] == ["EC2 30 % / EKS 70 %"]
+    run = sandbox.cli("--yes", "run", "traffic-shift")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert _weights(sandbox) == recorded
+    status = _json(sandbox.cli("--output", "json", "status"))
+    assert {p["id"]: p["status"] for p in status["phases"]}["phase-4"] == "completed"
+    assert (status["traffic"]["ec2_percent"], status["traffic"]["eks_percent"]) == (0, 100)
+
+
+def test_a_new_vpc_subnets_or_target_group_port_is_refused_and_nothing_changes(
+    rehearsed: Sandbox, runbook_variant: Callable[..., Path]
+) -> None:
+    sandbox = rehearsed
+    ec2: Any = sandbox.client("ec2")
+    eks: Any = sandbox.client("eks")
+    elbv2: Any = sandbox.client("elbv2")
+    ec2.create_vpc(
+        CidrBlock="10.99.0.0/16",
+        TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "flexdesk-vpc-2"}]}
+        ],
+    )
+    config = eks.describe_cluster(name="flexdesk-cluster")["cluster"]["resourcesVpcConfig"]
+    subnets = sorted(config["subnetIds"])
+    in_vpc = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [config["vpcId"]]}])
+    spare = sorted(s["SubnetId"] for s in in_vpc["Subnets"] if s["SubnetId"] not in subnets)[:2]
+    assert len(spare) == 2  # the world's public subnets
+    cases = [
+        (
+            {"cluster": {"vpc": {"tag": {"Name": "flexdesk-vpc-2"}}}},
+            "cluster-foundation",
+            "EKS cannot move a cluster to another VPC",
+            f"put cluster.vpc back to the VPC {config['vpcId']}",
+        ),
+        (
+            {"cluster": {"subnets": spare}},
+            "cluster-foundation",
+            "does not move a cluster's subnets in place",
+            f"put cluster.subnets back to the cluster's subnets ({', '.join(subnets)})",
+        ),
+        (
+            {"app": {"target_group": {"port": 8080}}},
+            "app-deploy",
+            "a target group's port cannot be changed in place",
+            "put app.target_group.port back to 8000",
+        ),
+    ]
+    for variant, phase, why, instead in cases:
+        runbook = runbook_variant(variant)
+        for args in (("plan", phase), ("--yes", "run", phase)):
+            done = sandbox.cli(*args, runbook=runbook)
+            assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+            assert "cannot be made in place; nothing was changed" in done.stderr
+            assert why in done.stderr and instead in done.stderr, done.stderr[-2000:]
+    config_after = eks.describe_cluster(name="flexdesk-cluster")["cluster"]["resourcesVpcConfig"]
+    assert sorted(config_after["subnetIds"]) == subnets
+    assert config_after["vpcId"] == config["vpcId"]
+    group = elbv2.describe_target_groups(Names=["flexdesk-eks"])["TargetGroups"][0]
+    assert group["Port"] == 8000
+    status = _json(sandbox.cli("--output", "json", "status"))
+    assert all(p["status"] == "completed" for p in status["phases"])
+
+
+def test_a_pinned_add_on_version_is_updated_in_place_and_rolled_back(
+    rehearsed: Sandbox, runbook_variant: Callable[..., Path]
+) -> None:
+    sandbox = rehearsed
+    eks: Any = sandbox.client("eks")
+
+    def version() -> str:
+        addon = eks.describe_addon(clusterName="flexdesk-cluster", addonName="kube-proxy")
+        return str(addon["addon"]["addonVersion"])
+
+    default = version()
+    assert default == "v1.35.4-eksbuild.3"  # EKS's default for 1.35, as the rehearsal made it
+    unknown = runbook_variant({"cluster": {"addon_versions": {"kube-proxy": "v1.34.9-eksbuild.1"}}})
+    refused = sandbox.cli("plan", "cluster-foundation", runbook=unknown)
+    assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "EKS lists no kube-proxy v1.34.9-eksbuild.1 for Kubernetes 1.35" in refused.stderr
+
+    pinned = runbook_variant({"cluster": {"addon_versions": {"kube-proxy": "v1.35.2-eksbuild.6"}}})
+    plan = sandbox.cli("--output", "json", "plan", "cluster-foundation", runbook=pinned)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert [
+        (c["action"], c["resource"], c["current"], c["desired"])
+        for c in _changes(_json(plan), "cluster-foundation")
+    ] == [("update", "add-on kube-proxy version", default, "v1.35.2-eksbuild.6")]
+    assert version() == default  # a plan changes nothing
+
+    run = sandbox.cli("run", "cluster-foundation", runbook=pinned)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert version() == "v1.35.2-eksbuild.6"
+    addon = eks.describe_addon(clusterName="flexdesk-cluster", addonName="kube-proxy")["addon"]
+    assert addon["status"] == "ACTIVE"
+    again = sandbox.cli("--output", "json", "plan", "cluster-foundation", runbook=pinned)
+    assert _changes(_json(again), "cluster-foundation") == []
+
+    back = sandbox.cli("rollback", "cluster-foundation", "--change", runbook=pinned)
+    assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-3000:]
+    assert version() == default
+    status = _json(sandbox.cli("--output", "json", "status", runbook=pinned))
+    assert {p["id"]: p["status"] for p in status["phases"]}["phase-1"] == "completed"

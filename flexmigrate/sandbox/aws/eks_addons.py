@@ -91,9 +91,15 @@ def list_addons(world: EksWorld, call: Call, inbound: Inbound) -> Reply:
 def update_addon(world: EksWorld, call: Call, inbound: Inbound) -> Reply:
     record = _cluster(world, call)
     addon = _find(world, record, call)
+    body = inbound.json()
+    token = body.get("clientRequestToken")
+    from flexmigrate.sandbox.aws.eks_updates import present, register_addon_update, same_update
+
+    repeated = same_update(world, record.name, ("addon", addon.name), token)
+    if repeated is not None:  # a retried call: the update it made, as it stands now
+        return json_reply(200, {"update": present(world, repeated)})
     if addon.life.status(world.clock()) != ACTIVE:
         raise in_use(f"Addon {addon.name} is not in ACTIVE status", addonName=addon.name)
-    body = inbound.json()
     params = []
     if body.get("addonVersion"):
         addon.version = _version_for(world, record, addon.name, body["addonVersion"])
@@ -117,9 +123,7 @@ def update_addon(world: EksWorld, call: Call, inbound: Inbound) -> Reply:
         "createdAt": addon.modified_at,
         "errors": [],
     }
-    from flexmigrate.sandbox.aws.eks_updates import register_addon_update
-
-    register_addon_update(world, call, record.name, addon.name, update, addon.updating_until)
+    register_addon_update(world, call, record.name, addon.name, update, addon.updating_until, token)
     return json_reply(200, {"update": update})
 
 

@@ -10,7 +10,7 @@ status ``InProgress``, its params (``MinSize``, ``MaxSize``, ``DesiredSize``, ``
 is ``UPDATING``; ``DescribeUpdate`` (with ``nodegroupName``) reports ``InProgress`` and then
 ``Successful``. moto keeps the node group's new configuration (it applies the call at once).
 ``UpdateAddon`` updates are registered here too, so ``DescribeUpdate`` with ``addonName``
-follows them.
+follows them, and the same ``clientRequestToken`` again returns the same update.
 """
 
 from __future__ import annotations
@@ -95,12 +95,31 @@ def update_nodegroup_config(world: EksWorld, call: Call, inbound: Inbound) -> Re
 
 
 def register_addon_update(
-    world: EksWorld, call: Call, cluster: str, addon: str, update: dict[str, Any], done_at: float
+    world: EksWorld,
+    call: Call,
+    cluster: str,
+    addon: str,
+    update: dict[str, Any],
+    done_at: float,
+    token: str | None = None,
 ) -> None:
-    """Follow an ``UpdateAddon`` answer so ``DescribeUpdate`` reports it."""
+    """Follow an ``UpdateAddon`` answer so ``DescribeUpdate`` reports it (and a retry with
+    the same ``clientRequestToken`` gets it again)."""
     world.updates[str(update["id"])] = UpdateRecord(
-        cluster, call.region, ("addon", addon), None, done_at, dict(update)
+        cluster, call.region, ("addon", addon), token, done_at, dict(update)
     )
+
+
+def same_update(
+    world: EksWorld, cluster: str, subject: tuple[str, str], token: str | None
+) -> UpdateRecord | None:
+    """The update an earlier call with this ``clientRequestToken`` made, if any."""
+    if not token:
+        return None
+    for existing in world.updates.values():
+        if existing.token == token and existing.cluster == cluster and existing.subject == subject:
+            return existing
+    return None
 
 
 def describe_update(world: EksWorld, call: Call, inbound: Inbound) -> Reply:

@@ -179,6 +179,74 @@ def test_helm_install_verify_and_rollback(
     assert listed.stdout.strip() == ""
 
 
+def test_a_new_chart_version_is_upgraded_in_place_and_rolled_back(
+    world: Sandbox,
+    runbook_variant: Callable[..., Path],
+    tools_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The air-gapped way: the team puts the next chart version where the runbook's
+    ``chart.path`` points; plan shows the release's chart changing, run upgrades it in place
+    (the controller stays installed), rollback --change is helm's rollback to the revision
+    before."""
+    import shutil
+
+    installed = runbook_variant(
+        {"lb_controller": {"install": "helm", "chart": {"path": str(CHART)}, "manifests": None}}
+    )
+    ran = world.cli("run", "lb-controller", runbook=installed, env=tools_env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    newer = tmp_path / "aws-load-balancer-controller"
+    shutil.copytree(CHART, newer)
+    meta = (newer / "Chart.yaml").read_text()
+    (newer / "Chart.yaml").write_text(meta.replace("version: 3.2.2-local", "version: 3.2.3-local"))
+    upgraded = runbook_variant(
+        {"lb_controller": {"install": "helm", "chart": {"path": str(newer)}, "manifests": None}}
+    )
+
+    def release() -> dict[str, Any]:
+        listed = _helm(world, "list", "-n", "kube-system", "-o", "json", env=tools_env)
+        assert listed.returncode == 0, listed.stderr
+        (found,) = json.loads(listed.stdout)
+        return dict(found)
+
+    plan = world.cli("--output", "json", "plan", "lb-controller", runbook=upgraded, env=tools_env)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    phase = next(p for p in json.loads(plan.stdout)["phases"] if p["id"] == "phase-2")
+    changes = [c for s in phase["steps"] for c in s["changes"] if c["action"] != "no change"]
+    assert [(c["action"], c["current"], c["desired"]) for c in changes] == [
+        (
+            "update",
+            "aws-load-balancer-controller-3.2.2-local (revision 1)",
+            "aws-load-balancer-controller-3.2.3-local",
+        )
+    ], plan.stdout
+    assert release()["chart"] == "aws-load-balancer-controller-3.2.2-local"
+
+    run = world.cli("run", "lb-controller", runbook=upgraded, env=tools_env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    found = release()
+    assert (found["chart"], found["status"], found["revision"]) == (
+        "aws-load-balancer-controller-3.2.3-local",
+        "deployed",
+        "2",
+    )
+    _assert_installed(world)
+
+    back = world.cli("rollback", "lb-controller", "--change", runbook=upgraded, env=tools_env)
+    assert back.returncode == 0, back.stdout + back.stderr
+    found = release()
+    assert (found["chart"], found["status"]) == (
+        "aws-load-balancer-controller-3.2.2-local",
+        "deployed",
+    )
+    _assert_installed(world)
+
+    rolled = world.cli("--yes", "rollback", "lb-controller", runbook=installed, env=tools_env)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    _assert_removed(world)
+
+
 def test_helm_way_needs_helm_on_path(
     world: Sandbox, runbook_variant: Callable[..., Path], aws_ledger: Callable[[Sandbox], Any]
 ) -> None:

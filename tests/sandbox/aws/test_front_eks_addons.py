@@ -120,6 +120,54 @@ def test_addons_are_created_deleted_and_checked(
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
+def test_addon_updates_are_followed_by_describe_update_and_idempotent(
+    aws: ClientFactory, network: dict[str, Any]
+) -> None:
+    """UpdateAddon answers an ``AddonUpdate`` that DescribeUpdate (with ``addonName``) follows
+    from InProgress to Successful; its clientRequestToken makes a retried call the same
+    update (botocore's eks model marks it an idempotency token)."""
+    eks = aws("eks")
+    name = unique("addonupd")
+    active_cluster(aws, network, name)
+    eks.create_addon(clusterName=name, addonName="vpc-cni")
+    wait_for(
+        lambda: status_is(
+            eks.describe_addon(clusterName=name, addonName="vpc-cni")["addon"], "ACTIVE"
+        )
+    )
+    first = eks.update_addon(
+        clusterName=name,
+        addonName="vpc-cni",
+        addonVersion="v1.21.1-eksbuild.3",
+        resolveConflicts="PRESERVE",
+        clientRequestToken="retried-update",
+    )["update"]
+    again = eks.update_addon(
+        clusterName=name,
+        addonName="vpc-cni",
+        addonVersion="v1.21.1-eksbuild.3",
+        resolveConflicts="PRESERVE",
+        clientRequestToken="retried-update",
+    )["update"]
+    assert again["id"] == first["id"]
+
+    def described() -> dict[str, Any]:
+        found: dict[str, Any] = eks.describe_update(
+            name=name, updateId=first["id"], addonName="vpc-cni"
+        )["update"]
+        return found
+
+    update = described()
+    assert (update["type"], update["status"]) == ("AddonUpdate", "InProgress")
+    assert {"type": "AddonVersion", "value": "v1.21.1-eksbuild.3"} in update["params"]
+    wait_for(lambda: described()["status"] == "Successful")
+    addon = eks.describe_addon(clusterName=name, addonName="vpc-cni")["addon"]
+    assert (addon["status"], addon["addonVersion"]) == ("ACTIVE", "v1.21.1-eksbuild.3")
+    with pytest.raises(ClientError) as raised:
+        eks.describe_update(name=name, updateId=first["id"], addonName="kube-proxy")
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
 def test_coredns_is_degraded_until_a_node_group_is_active(
     aws: ClientFactory, network: dict[str, Any]
 ) -> None:
