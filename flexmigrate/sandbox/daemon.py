@@ -48,6 +48,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--nodegroup-seconds", type=float, default=2.0)
     parser.add_argument("--addon-seconds", type=float, default=1.0)
     parser.add_argument("--rollout-seconds", type=float, default=1.0)
+    # How long a newly registered pod target stays `initial`. An ALB marks a target healthy
+    # after HealthyThresholdCount checks HealthCheckIntervalSeconds apart (at least 2 x 5 s),
+    # well after the kubelet finds the pod Ready; the sandbox keeps that order (3 s against
+    # a pod's 1 s), which is what readiness gates exist for.
+    parser.add_argument("--target-healthy-seconds", type=float, default=3.0)
     parser.add_argument("--progress-deadline", type=float, default=8.0)
     parser.add_argument("--traffic-interval", type=float, default=1.0)
     return parser.parse_args(argv)
@@ -122,6 +127,7 @@ class Sandbox:
                 faults=self.faults,
                 kube_endpoint=lambda name: (self.kube.url, ca),
                 request_log=self.files.logs / "aws-requests.jsonl",
+                target_initial=args.target_healthy_seconds,
             )
         )
         self.front.start()
