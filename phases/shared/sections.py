@@ -105,7 +105,10 @@ class ClusterSection(Strict):
         default_factory=list, description="IAM principal ARNs given cluster-admin access entries."
     )
     node_groups: list[NodeGroup] = Field(min_length=1)
-    addons: list[str] = Field(default_factory=lambda: ["vpc-cni", "kube-proxy", "coredns"])
+    # metrics-server: EKS serves no Metrics API, and an HPA on CPU or memory needs one.
+    addons: list[str] = Field(
+        default_factory=lambda: ["vpc-cni", "kube-proxy", "coredns", "metrics-server"]
+    )
     adopt_existing: bool = Field(
         default=False, description="Adopt a cluster of this name that flexmigrate did not create."
     )

@@ -59,6 +59,7 @@ class AwsFront:
         self._ledger = Ledger(config.request_log)
         self._throttler = Throttler(config.throttle_seed, config.throttle_unavailable_share)
         self._eks = EksFront(self._upstream, config.timing, config.kube_endpoint)
+        self._eks.world.addon_hook = config.addon_hook
         self._health = TargetHealth(
             self._eks.world, config.faults, config.target_initial, config.target_draining
         )

@@ -23,6 +23,7 @@ from flexmigrate.sandbox.kube.events import EventRecorder
 from flexmigrate.sandbox.kube.hpa import reconcile_hpas
 from flexmigrate.sandbox.kube.kubelet import PodNetwork, reconcile_pods
 from flexmigrate.sandbox.kube.lifecycle import collect_garbage, expire_events, reconcile_namespaces
+from flexmigrate.sandbox.kube.metrics_api import reconcile_apiservices
 from flexmigrate.sandbox.kube.networking import (
     Target,
     binding_targets,
@@ -60,6 +61,7 @@ class Controllers:
         self._born: dict[str, float] = {}
         self._probed: dict[str, float] = {}
         self._progress: dict[str, float] = {}
+        self._recommendations: dict[str, list[tuple[float, int]]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kube-controllers", daemon=True)
         self._targets = (
@@ -112,7 +114,8 @@ class Controllers:
             reconcile_namespaces(ctx)
             collect_garbage(ctx)
             expire_events(ctx)
-            reconcile_hpas(ctx)
+            reconcile_apiservices(ctx)
+            reconcile_hpas(ctx, self._recommendations)
             reconcile_deployments(ctx, self._progress)
             reconcile_replicasets(ctx)
             reconcile_pods(ctx, self._network, self._born, self._probed)

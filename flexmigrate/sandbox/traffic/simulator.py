@@ -201,6 +201,17 @@ class TrafficSimulator:
         with self._lock:
             return copy.deepcopy(self._snapshot)
 
+    def requests_per_second(self, target_group_arn: str) -> float:
+        """The requests per second last sent to a target group (its share of the load)."""
+        with self._lock:
+            groups = self._snapshot.get("target_groups") or {}
+            share = sum(
+                float(g.get("traffic_percent", 0.0))
+                for g in groups.values()
+                if g.get("arn") == target_group_arn
+            )
+        return self._rps * share / 100.0
+
     # -- simulating -------------------------------------------------------------------
 
     def _simulate(self, lb: LoadBalancerView, start: float, end: float, faults: Faults) -> None:
