@@ -164,6 +164,13 @@ def test_a_rollout_under_traffic_drops_nothing_while_the_namespace_has_readiness
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         env = manage.environment(sandbox)
         world = json.loads((sandbox / "world.json").read_text())
+        # The metrics-server add-on of the runbook serves the Metrics API: the HPA reads CPU.
+        hpa = json.loads(
+            _kubectl(env, "-n", "flexdesk", "get", "hpa", "flexdesk-hpa", "-o", "json")
+        )
+        active = next(c for c in hpa["status"]["conditions"] if c["type"] == "ScalingActive")
+        assert active["status"] == "True", active
+        assert hpa["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] > 0
 
         errors, gates = _rollout_5xx(env, world)
         assert gates and all(g == ["target-health.elbv2.k8s.aws/flexdesk-eks"] for g in gates)

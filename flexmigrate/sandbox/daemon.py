@@ -50,9 +50,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rollout-seconds", type=float, default=1.0)
     # How long a newly registered pod target stays `initial`. An ALB marks a target healthy
     # after HealthyThresholdCount checks HealthCheckIntervalSeconds apart (at least 2 x 5 s),
-    # well after the kubelet finds the pod Ready; the sandbox keeps that order (6 s against
-    # a pod's 1 s; 10 s on AWS with 5 s checks), which is what readiness gates exist for.
-    parser.add_argument("--target-healthy-seconds", type=float, default=6.0)
+    # well after the kubelet finds the pod Ready. The sandbox takes AWS's least (2 checks at
+    # the shortest interval, 5 s, the rehearsal's own) against a pod Ready in 1 s: that
+    # order is what readiness gates exist for.
+    parser.add_argument("--target-healthy-seconds", type=float, default=10.0)
     parser.add_argument("--progress-deadline", type=float, default=20.0)
     parser.add_argument("--traffic-interval", type=float, default=1.0)
     return parser.parse_args(argv)
@@ -142,6 +143,7 @@ class Sandbox:
             interval=args.traffic_interval,
             requests_per_second=self.spec.requests_per_second,
             host=self.spec.domain_name,
+            health_url=self.front.inside_url,
         )
         self.traffic.start()
         self._parts.append(self.traffic)

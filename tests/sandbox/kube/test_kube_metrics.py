@@ -129,8 +129,8 @@ def test_hpa_scales_on_the_metrics_api_under_load(start_emulator: Start) -> None
         idle = pod_metrics()[0]["containers"][0]["usage"]["cpu"]
         assert idle.endswith("n") and int(idle[:-1]) < 50_000_000  # idle: a few millicores
 
-        # 400 requests per second over two pods: about 0.5 cores each, 200 % of the request.
-        load["rps"] = 400.0
+        # 2000 requests per second over two pods: about 0.6 cores each, 240 % of the request.
+        load["rps"] = 2000.0
         wait_for(
             lambda: (
                 scaler.read_namespaced_horizontal_pod_autoscaler(
