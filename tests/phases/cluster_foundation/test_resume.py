@@ -84,6 +84,7 @@ def test_sigkill_anywhere_then_resume_makes_exactly_one_of_each(
         assert sorted(eks.list_addons(clusterName=CLUSTER)["addons"]) == [
             "coredns",
             "kube-proxy",
+            "metrics-server",
             "vpc-cni",
         ]
         # Not one create more than an uninterrupted run makes.
@@ -95,7 +96,7 @@ def test_sigkill_anywhere_then_resume_makes_exactly_one_of_each(
             "ec2:CreateSecurityGroup": 1,
             "ec2:CreateLaunchTemplate": 1,
             "eks:CreateNodegroup": 3,
-            "eks:CreateAddon": 3,
+            "eks:CreateAddon": 4,
         }
         status = json.loads(world.cli("status", "--json").stdout)
         assert status["phases"][0]["status"] == "completed"
