@@ -28,9 +28,9 @@ still carry their requests); ``targets_unhealthy`` makes ip targets count as unh
 Target health is read as the AWS front answers DescribeTargetHealth (a new target is
 ``initial`` for a while, a deregistered one ``draining``), not from moto, which reports every
 registered target healthy. Requests to a target group with registered targets but none
-healthy are sent to them anyway (ALBs fail open); the simulator assumes targets that fail health checks fail
-requests too, so those requests are all target 5xx. A target group with no registered
-targets gets the ALB's own 503s.
+healthy are sent to them anyway (ALBs fail open); the simulator assumes targets that fail
+health checks, or are not checked yet, fail requests too, so those requests are all target
+5xx. A target group with no registered targets gets the ALB's own 503s.
 """
 
 from __future__ import annotations
