@@ -204,7 +204,7 @@ def test_a_node_group_that_fails_leaves_the_others_and_resume_finishes_it(
         mark = ledger.mark()
         finished = world.cli("resume")
         assert finished.returncode == 0, finished.stdout + finished.stderr
-        assert _creates(ledger, mark) == {"eks:CreateNodegroup": 1, "eks:CreateAddon": 3}
+        assert _creates(ledger, mark) == {"eks:CreateNodegroup": 1, "eks:CreateAddon": 4}
         monitoring = eks.describe_nodegroup(clusterName=CLUSTER, nodegroupName="monitoring")
         assert owned(monitoring["nodegroup"]["tags"], RUNBOOK)
         step = next(s for s in read_state(world)["phases"][0]["steps"] if s["id"] == "node-groups")
