@@ -48,7 +48,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--nodegroup-seconds", type=float, default=2.0)
     parser.add_argument("--addon-seconds", type=float, default=1.0)
     parser.add_argument("--rollout-seconds", type=float, default=1.0)
-    parser.add_argument("--progress-deadline", type=float, default=8.0)
+    # How long a newly registered pod target stays `initial`. An ALB marks a target healthy
+    # after HealthyThresholdCount checks HealthCheckIntervalSeconds apart (at least 2 x 5 s),
+    # well after the kubelet finds the pod Ready. The sandbox takes AWS's least (2 checks at
+    # the shortest interval, 5 s, the rehearsal's own) against a pod Ready in 1 s: that
+    # order is what readiness gates exist for.
+    parser.add_argument("--target-healthy-seconds", type=float, default=10.0)
+    parser.add_argument("--progress-deadline", type=float, default=20.0)
     parser.add_argument("--traffic-interval", type=float, default=1.0)
     return parser.parse_args(argv)
 
@@ -103,6 +109,7 @@ class Sandbox:
                 progress_deadline_cap=args.progress_deadline,
                 faults=self.faults,
                 target_registrar=FrontTargetRegistrar(session, lambda: self.front.url, region),
+                load=self._load,
             )
         )
         self.kube.start()
@@ -122,6 +129,8 @@ class Sandbox:
                 faults=self.faults,
                 kube_endpoint=lambda name: (self.kube.url, ca),
                 request_log=self.files.logs / "aws-requests.jsonl",
+                target_initial=args.target_healthy_seconds,
+                addon_hook=self._addon_changed,
             )
         )
         self.front.start()
@@ -134,6 +143,7 @@ class Sandbox:
             interval=args.traffic_interval,
             requests_per_second=self.spec.requests_per_second,
             host=self.spec.domain_name,
+            health_url=self.front.inside_url,
         )
         self.traffic.start()
         self._parts.append(self.traffic)
@@ -148,6 +158,16 @@ class Sandbox:
         self.moto_url = moto_url
         self._write_files()
 
+    def _load(self, target_group_arn: str) -> float:
+        traffic = getattr(self, "traffic", None)
+        return traffic.requests_per_second(target_group_arn) if traffic is not None else 0.0
+
+    def _addon_changed(self, cluster: str, addon: str, version: str | None) -> None:
+        if version is None:
+            self.kube.remove_addon(addon)
+        else:
+            self.kube.install_addon(addon, version)
+
     def _write_files(self) -> None:
         files = self.files
         region = self.spec.region
@@ -159,6 +179,8 @@ class Sandbox:
             "KUBECONFIG": str(files.kubeconfig),
             "FLEXMIGRATE_RUNBOOK": self.args.runbook,
             "FLEXMIGRATE_STATE_DIR": self.args.state_dir,
+            # Marks the sandbox for what only it may do (phase 2's `install: manifests`).
+            "FLEXMIGRATE_SANDBOX": str(files.root),
             **self._proxy_env(),
         }
         lines = [f"export {k}={_shell_quote(v)}" for k, v in env.items() if v]

@@ -1,6 +1,7 @@
 """What the AWS Load Balancer Controller does for a TargetGroupBinding: the bound Service's
 ready pod IPs become the target group's registered targets. The calls go through the AWS
-front, as the controller's go to AWS, so new targets start ``initial`` and leave ``draining``."""
+front, as the controller's go to AWS, so new targets start ``initial`` and leave ``draining``.
+The controller also reads the targets' health, for the readiness gates of the pods."""
 
 from __future__ import annotations
 
@@ -52,3 +53,21 @@ class FrontTargetRegistrar:
                     TargetGroupArn=target_group_arn,
                     Targets=[{"Id": ip, "Port": p} for ip, p in remove],
                 )
+
+    def target_health(self, target_group_arn: str) -> list[tuple[str, int, str, str, str]]:
+        """(ip, port, state, reason, description) of each target, as DescribeTargetHealth says."""
+        with self._lock:
+            answer = self._elbv2().describe_target_health(TargetGroupArn=target_group_arn)
+        found = []
+        for item in answer["TargetHealthDescriptions"]:
+            target, health = item["Target"], item.get("TargetHealth") or {}
+            found.append(
+                (
+                    str(target["Id"]),
+                    int(target.get("Port", 0)),
+                    str(health.get("State", "")),
+                    str(health.get("Reason", "")),
+                    str(health.get("Description", "")),
+                )
+            )
+        return found

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from phases.shared.sections import MigrationRunbook as Runbook
     from phases.shared.sections import StepContext
 
-NEEDS_NODES = ("coredns",)
+# Add-ons whose pods must be scheduled before EKS reports them ACTIVE.
+NEEDS_NODES = ("coredns", "metrics-server")
 
 
 def waves(rb: Runbook) -> list[list[str]]:

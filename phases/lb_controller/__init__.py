@@ -11,13 +11,14 @@ What it changes, in order (one checkpointed step each):
 4. ``controller``: ``install: helm`` runs the real ``helm upgrade --install`` with the runbook's
    chart, version and values (clusterName, region, vpcId, serviceAccount.create=false), a
    timeout and ``--rollback-on-failure``; ``install: manifests`` server-side applies a
-   directory of rendered manifests (air-gapped clusters, the sandbox).
+   directory of rendered manifests, in the sandbox only (preflight refuses it elsewhere: the
+   controller's webhooks need a serving certificate made per cluster, which the chart makes).
 5. ``controller-ready``: waits until the Deployment is Available, the ``alb`` IngressClass and
    the ``targetgroupbindings.elbv2.k8s.aws`` CRD exist.
 
 Preconditions: phase 1 complete (its cluster ACTIVE, its OIDC provider present); helm ≥ 3.13
-on PATH and the chart when installing with helm, the manifest set otherwise; a readable
-policy file.
+on PATH and the chart when installing with helm, the manifest set (in the sandbox) otherwise;
+a readable policy file.
 
 Idempotency: IAM objects are found by derived names before being created; Kubernetes objects
 are server-side applied (field manager ``flexmigrate``), so applying again converges; ``helm

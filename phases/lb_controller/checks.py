@@ -6,6 +6,7 @@ checks that need its cluster say so instead of failing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,20 @@ from phases.shared.naming import describe_cluster, oidc_issuer, oidc_provider_ar
 if TYPE_CHECKING:
     from phases.shared.sections import MigrationRunbook as Runbook
     from phases.shared.sections import StepContext
+
+# Set by the sandbox's environment (``flexmigrate sandbox up``, ``rehearse``).
+SANDBOX_MARK = "FLEXMIGRATE_SANDBOX"
+MANIFESTS_REFUSED = (
+    "lb_controller.install: manifests is for the sandbox only: the controller (v3.2.2) needs "
+    "its admission webhooks' serving certificate made for this cluster, with its CA written "
+    "into the webhook configurations; a directory applied as is carries none, so the API "
+    "server could not call the pod webhook and no pod would get the target-health readiness "
+    "gate (nor could TargetGroupBindings be validated)"
+)
+MANIFESTS_HINT = (
+    "set lb_controller.install: helm (the chart generates the certificate); on an "
+    "air-gapped cluster point lb_controller.chart.path at a local copy of the chart"
+)
 
 # Release labels (``helm upgrade --labels``), by which rollback knows its own release.
 MIN_HELM = (3, 13)
@@ -59,6 +74,8 @@ def _source(ctx: StepContext) -> Outcome:
     rb = ctx.runbook
     lb = rb.lb_controller
     if lb.install == "manifests":
+        if not os.environ.get(SANDBOX_MARK):
+            return failed(MANIFESTS_REFUSED, MANIFESTS_HINT)
         directory = rb.resolve_path(lb.manifests or "")
         try:
             if not manifest_files(rb):

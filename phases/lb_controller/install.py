@@ -1,5 +1,5 @@
 """Installing the AWS Load Balancer Controller: the real ``helm upgrade --install`` (the default),
-or a directory of rendered manifests applied server-side (air-gapped clusters, the sandbox).
+or a directory of rendered manifests applied server-side (the sandbox only; see ``checks``).
 
 - helm: ``upgrade --install`` is itself idempotent; ``--rollback-on-failure`` (helm 4; ``--atomic``
   on helm 3) means a failed install leaves no half release. The release is labelled as

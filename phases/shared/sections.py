@@ -108,7 +108,10 @@ class ClusterSection(Strict):
         default_factory=list, description="IAM principal ARNs given cluster-admin access entries."
     )
     node_groups: list[NodeGroup] = Field(min_length=1)
-    addons: list[str] = Field(default_factory=lambda: ["vpc-cni", "kube-proxy", "coredns"])
+    # metrics-server: EKS serves no Metrics API, and an HPA on CPU or memory needs one.
+    addons: list[str] = Field(
+        default_factory=lambda: ["vpc-cni", "kube-proxy", "coredns", "metrics-server"]
+    )
     addon_versions: dict[str, str] = Field(
         default_factory=dict,
         description="Pinned add-on versions by name (e.g. coredns: v1.11.4-eksbuild.2); an "

@@ -304,12 +304,15 @@ class AppDeployHarness:
 
 @pytest.fixture(scope="module")
 def app_deploy_shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDeployHarness]:
-    """A sandbox with phases 1–2 complete (rollouts give up after 2 s), shared by a module
-    whose tests build on each other's end state."""
+    """A sandbox with phases 1–2 complete (rollouts give up after 2 s, so new targets turn
+    healthy in half a second: a gated pod must be Ready within the deadline), shared by a
+    module whose tests build on each other's end state."""
     sandbox = start_sandbox(
         tmp_path_factory.mktemp("sandbox"),
         "--progress-deadline",
         AppDeployHarness.progress_deadline,
+        "--target-healthy-seconds",
+        "0.5",
     )
     try:
         harness = AppDeployHarness(sandbox)

@@ -45,6 +45,9 @@ class FrontConfig:
     # Upper bound on how long a deregistered target reports `draining`; the target group's
     # deregistration_delay.timeout_seconds applies when it is shorter.
     target_draining: float = 1.0
+    # Called with (cluster name, add-on name, version) when an add-on is created, and with
+    # version None when it is deleted: EKS applies and removes the add-on's objects.
+    addon_hook: Callable[[str, str, str | None], None] | None = None
     # Seed of the random choice of throttled requests; None draws a fresh seed.
     throttle_seed: int | None = None
     # Share of injected faults answered with a 503 "service unavailable" instead of the

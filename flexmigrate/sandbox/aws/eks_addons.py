@@ -28,7 +28,7 @@ from flexmigrate.sandbox.aws.eks_world import (
 from flexmigrate.sandbox.aws.routing import Call
 from flexmigrate.sandbox.aws.wire import Inbound, Reply, json_reply
 
-_NEEDS_NODES = {"coredns"}
+_NEEDS_NODES = {"coredns", "metrics-server"}
 _NO_REPLICAS = {
     "code": "InsufficientNumberOfReplicas",
     "message": "The add-on is unhealthy because it doesn't have the desired number of replicas.",
@@ -68,6 +68,8 @@ def create_addon(world: EksWorld, call: Call, inbound: Inbound) -> Reply:
         fields={k: body[k] for k in _KEPT_FIELDS if body.get(k)} | {"tags": body.get("tags", {})},
     )
     record.addons[name] = addon
+    if world.addon_hook is not None:
+        world.addon_hook(record.name, name, version)
     return json_reply(200, {"addon": _present(world, record, addon)})
 
 
@@ -133,6 +135,8 @@ def delete_addon(world: EksWorld, call: Call, inbound: Inbound) -> Reply:
     if addon.life.gone_at is None:
         addon.life.gone_at = world.clock() + world.timing.addon_delete
         world.wake_reaper()
+        if world.addon_hook is not None:
+            world.addon_hook(record.name, addon.name, None)
     return json_reply(200, {"addon": _present(world, record, addon)})
 
 

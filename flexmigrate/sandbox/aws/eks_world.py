@@ -160,6 +160,8 @@ class EksWorld:
         self.clusters: dict[tuple[str, str], ClusterRecord] = {}
         self.nodegroups: dict[tuple[str, str, str], NodegroupRecord] = {}
         self.updates: dict[str, UpdateRecord] = {}
+        # (cluster, add-on, version or None when deleted): the add-on's objects in the cluster.
+        self.addon_hook: Callable[[str, str, str | None], None] | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._reaper: threading.Thread | None = None

@@ -59,6 +59,7 @@ class AwsFront:
         self._ledger = Ledger(config.request_log)
         self._throttler = Throttler(config.throttle_seed, config.throttle_unavailable_share)
         self._eks = EksFront(self._upstream, config.timing, config.kube_endpoint)
+        self._eks.world.addon_hook = config.addon_hook
         self._health = TargetHealth(
             self._eks.world, config.faults, config.target_initial, config.target_draining
         )
@@ -69,7 +70,12 @@ class AwsFront:
         self._object_writes = ObjectWrites()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._inside: BaseWSGIServer | None = None
+        self._inside_thread: threading.Thread | None = None
         self.url = ""
+        # The same answers for the sandbox's own parts (the traffic simulator reading what
+        # the ALB reads, target health): never throttled, not counted as requests seen.
+        self.inside_url = ""
 
     # lifecycle
 
@@ -87,18 +93,29 @@ class AwsFront:
             name="aws-front", daemon=True,
         )  # fmt: skip
         self._thread.start()
+        self._inside = make_server(
+            self.config.host, 0, self._inside_app, threaded=True, request_handler=_QuietHandler
+        )
+        self.inside_url = f"http://{self.config.host}:{self._inside.server_port}"
+        self._inside_thread = threading.Thread(
+            target=self._inside.serve_forever, kwargs={"poll_interval": _POLL},
+            name="aws-front-inside", daemon=True,
+        )  # fmt: skip
+        self._inside_thread.start()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
+        for server in (self._server, self._inside):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        for thread in (self._thread, self._inside_thread):
+            if thread is not None:
+                thread.join(timeout=5.0)
         self._eks.stop()
         self._upstream.close()
         self._ledger.close()
-        self._server = None
-        self._thread = None
+        self._server = self._inside = None
+        self._thread = self._inside_thread = None
 
     def __enter__(self) -> AwsFront:
         self.start()
@@ -134,6 +151,21 @@ class AwsFront:
             log.exception("front failed on %s.%s", call.service, call.operation)
             reply = error_reply(call, 500, "InternalFailure", "The front failed on this call.")
         self._ledger.record(call.service, call.operation, reply.status, throttled=throttled)
+        start_response(_status_line(reply.status), reply.headers)
+        if isinstance(reply.body, bytes):
+            return [reply.body]
+        return reply.body
+
+    def _inside_app(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        inbound = _inbound(environ)
+        call = self._router.identify(inbound)
+        try:
+            reply = self._extend(call, inbound)
+        except Exception:
+            log.exception("front failed on %s.%s (inside)", call.service, call.operation)
+            reply = error_reply(call, 500, "InternalFailure", "The front failed on this call.")
         start_response(_status_line(reply.status), reply.headers)
         if isinstance(reply.body, bytes):
             return [reply.body]

@@ -17,7 +17,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from flexmigrate.sandbox.kube import discovery, protobuf, tables
+from flexmigrate.sandbox.kube import discovery, metrics_api, protobuf, tables
 from flexmigrate.sandbox.kube import errors as e
 from flexmigrate.sandbox.kube.cluster import Cluster
 from flexmigrate.sandbox.kube.errors import ApiError
@@ -58,8 +58,10 @@ class Api:
         authenticate: Callable[[str], str | None],
         version_info: Obj,
         stopping: threading.Event,
+        metrics: Callable[[list[str]], Obj] | None = None,
     ) -> None:
         self.cluster = cluster
+        self.metrics = metrics
         self.openapi = openapi
         self.authenticate = authenticate
         self.version_info = version_info
@@ -108,15 +110,23 @@ class Api:
                 )
             return json_response(discovery.api_versions(self.server_address))
         if path == "/apis":
-            if discovery.wants_aggregated(accept):
-                return json_response(
-                    discovery.aggregated(self.cluster.registry, legacy_core=False),
-                    content_type=discovery.AGGREGATED_TYPE,
-                )
-            return json_response(discovery.api_group_list(self.cluster.registry))
+            aggregated = discovery.wants_aggregated(accept)
+            if aggregated:
+                listing = discovery.aggregated(self.cluster.registry, legacy_core=False)
+            else:
+                listing = discovery.api_group_list(self.cluster.registry)
+            if metrics_api.registered(self.cluster.store) is not None:
+                metrics_api.add_to_discovery(listing, aggregated)
+            if aggregated:
+                return json_response(listing, content_type=discovery.AGGREGATED_TYPE)
+            return json_response(listing)
         if path.startswith("/openapi/"):
             return self._openapi(path)
         parts = path.strip("/").split("/")
+        if parts[:2] == ["apis", metrics_api.GROUP] and self.metrics is not None:
+            if request.method != "GET":
+                raise e.method_not_allowed()
+            return json_response(self.metrics(parts[1:]))
         if parts[0] == "api" and len(parts) >= 2:
             group, version, rest = "", parts[1], parts[2:]
         elif parts[0] == "apis" and len(parts) >= 2:
@@ -129,10 +139,10 @@ class Api:
         else:
             raise no_route()
         if not rest:
-            listing = discovery.resource_list(self.cluster.registry, group, version)
-            if listing is None:
+            resources = discovery.resource_list(self.cluster.registry, group, version)
+            if resources is None:
                 raise no_route()
-            return json_response(listing)
+            return json_response(resources)
         return self._resource(request, group, version, rest, user)
 
     def _user(self, request: Request) -> str:

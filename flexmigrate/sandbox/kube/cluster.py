@@ -29,6 +29,7 @@ from flexmigrate.sandbox.kube.options import (
     WriteOptions,
 )
 from flexmigrate.sandbox.kube.patching import json_patch, merge_patch, strategic_merge
+from flexmigrate.sandbox.kube.pod_webhooks import call_pod_webhooks
 from flexmigrate.sandbox.kube.preparation import (
     check_namespace,
     immutable_problems,
@@ -46,6 +47,7 @@ Obj = dict[str, Any]
 
 _NAMESPACES = ("", "namespaces")
 _CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
+_PODS = ("", "pods")
 
 
 class Cluster:
@@ -351,6 +353,8 @@ class Cluster:
                     obj.pop("status", None)
         apply_defaults(rt.plural, obj)
         self.admission.mutate(rt, obj, old, stamp)
+        if old is None and rt.key == _PODS:
+            call_pod_webhooks(self.store, obj, str(meta.get("namespace") or ""))
         if not rt.is_custom:
             drop_empty(obj, self.node(rt))
         problems = validate(rt, obj, self.node(rt)) + immutable_problems(rt, old, obj)

@@ -34,3 +34,6 @@ class EmulatorConfig:
     faults: FaultBoard | None = None
     authenticate: Callable[[str], str | None] | None = None
     target_registrar: TargetRegistrar | None = None
+    # Requests per second the traffic simulator sends to a target group (by ARN), from
+    # which the Metrics API derives the pods' CPU.
+    load: Callable[[str], float] | None = None

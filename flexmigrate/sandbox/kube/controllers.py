@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from flexmigrate.sandbox.kube.cluster import Cluster
 from flexmigrate.sandbox.kube.config import EmulatorConfig, TargetRegistrar
@@ -22,13 +23,22 @@ from flexmigrate.sandbox.kube.events import EventRecorder
 from flexmigrate.sandbox.kube.hpa import reconcile_hpas
 from flexmigrate.sandbox.kube.kubelet import PodNetwork, reconcile_pods
 from flexmigrate.sandbox.kube.lifecycle import collect_garbage, expire_events, reconcile_namespaces
+from flexmigrate.sandbox.kube.metrics_api import reconcile_apiservices
 from flexmigrate.sandbox.kube.networking import (
     Target,
     binding_targets,
     reconcile_endpoints,
     reconcile_pdbs,
 )
+from flexmigrate.sandbox.kube.readiness_gates import (
+    Health,
+    HealthSource,
+    TargetHealthProbe,
+    sync_gate_conditions,
+)
 from flexmigrate.sandbox.kube.replicasets import reconcile_replicasets
+
+Obj = dict[str, Any]
 
 _LOG = logging.getLogger("flexmigrate.sandbox.kube")
 _IDLE = 1.0
@@ -51,22 +61,33 @@ class Controllers:
         self._born: dict[str, float] = {}
         self._probed: dict[str, float] = {}
         self._progress: dict[str, float] = {}
+        self._recommendations: dict[str, list[tuple[float, int]]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kube-controllers", daemon=True)
         self._targets = (
             _TargetSync(config.target_registrar, self._stop) if config.target_registrar else None
+        )
+        source = config.target_registrar
+        self._health = (
+            TargetHealthProbe(source, self._stop, cluster.store.changed.set)
+            if isinstance(source, HealthSource)
+            else None
         )
 
     def start(self) -> None:
         self._thread.start()
         if self._targets is not None:
             self._targets.start()
+        if self._health is not None:
+            self._health.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._cluster.store.changed.set()
         if self._targets is not None:
             self._targets.stop()
+        if self._health is not None:
+            self._health.stop()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
@@ -93,15 +114,21 @@ class Controllers:
             reconcile_namespaces(ctx)
             collect_garbage(ctx)
             expire_events(ctx)
-            reconcile_hpas(ctx)
+            reconcile_apiservices(ctx)
+            reconcile_hpas(ctx, self._recommendations)
             reconcile_deployments(ctx, self._progress)
             reconcile_replicasets(ctx)
             reconcile_pods(ctx, self._network, self._born, self._probed)
             reconcile_endpoints(ctx)
             reconcile_pdbs(ctx)
-            targets = binding_targets(ctx)
+            gated: dict[str, list[tuple[Obj, str, int]]] = {}
+            targets = binding_targets(ctx, gated)
+            health: Health = self._health.health() if self._health is not None else {}
+            sync_gate_conditions(ctx, gated, health)
         if self._targets is not None:
             self._targets.want(targets)
+        if self._health is not None:
+            self._health.want({arn for members in gated.values() for _, arn, _ in members})
         due = [t - self._clock() for t in ctx.wake]
         return max(0.0, min([_IDLE, *due]))
 

@@ -15,7 +15,8 @@ import ipaddress
 from typing import Any
 
 from flexmigrate.sandbox.kube.context import Context
-from flexmigrate.sandbox.kube.meta import clone, is_deleting, name_of, pod_ready, timestamp, uid_of
+from flexmigrate.sandbox.kube.meta import clone, is_deleting, name_of, timestamp, uid_of
+from flexmigrate.sandbox.kube.readiness_gates import containers_ready, gate_problem
 
 Obj = dict[str, Any]
 REGION = "af-south-1"
@@ -54,7 +55,9 @@ class PodNetwork:
         raise RuntimeError(f"no free pod address left in {subnet}")
 
 
-def _conditions(ready: bool, containers: list[str], now: str, previous: list[Obj]) -> list[Obj]:
+def _conditions(
+    pod: Obj, ready: bool, containers: list[str], now: str, previous: list[Obj]
+) -> list[Obj]:
     before = {c.get("type"): c for c in previous}
 
     def cond(kind: str, state: bool, reason: str = "", message: str = "") -> Obj:
@@ -74,10 +77,17 @@ def _conditions(ready: bool, containers: list[str], now: str, previous: list[Obj
         return out
 
     waiting = f"containers with unready status: [{' '.join(containers)}]"
-    return [
+    gated = gate_problem(pod) if ready else ""
+    if not ready:
+        pod_ready_cond = cond("Ready", False, "ContainersNotReady", waiting)
+    elif gated:
+        pod_ready_cond = cond("Ready", False, "ReadinessGatesNotReady", gated)
+    else:
+        pod_ready_cond = cond("Ready", True)
+    own = [
         cond("PodReadyToStartContainers", True),
         cond("Initialized", True),
-        cond("Ready", ready, "" if ready else "ContainersNotReady", "" if ready else waiting),
+        pod_ready_cond,
         cond(
             "ContainersReady",
             ready,
@@ -86,6 +96,9 @@ def _conditions(ready: bool, containers: list[str], now: str, previous: list[Obj
         ),
         cond("PodScheduled", True),
     ]
+    # Conditions others own (a readiness gate's, set by its controller) are kept.
+    kinds = {c["type"] for c in own}
+    return own + [c for c in previous if c.get("type") not in kinds]
 
 
 def _container_statuses(pod: Obj, ready: bool, started: str) -> list[Obj]:
@@ -114,7 +127,7 @@ def _status(pod: Obj, ready: bool, now: str) -> Obj:
     status = clone(pod.get("status") or {})
     names = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
     status["phase"] = "Running"
-    status["conditions"] = _conditions(ready, names, now, status.get("conditions") or [])
+    status["conditions"] = _conditions(pod, ready, names, now, status.get("conditions") or [])
     status["containerStatuses"] = _container_statuses(
         pod, ready, str(status.get("startTime") or now)
     )
@@ -143,7 +156,9 @@ def reconcile_pods(
             if started is None:
                 continue
             pod = started
-        if pod_ready(pod):
+        if containers_ready(pod):
+            # Ready also waits for the pod's readiness gates; their conditions change later.
+            ctx.set_status("pods", pod, _status(pod, True, timestamp(ctx.now)), "kubelet")
             continue
         due = first_seen + ctx.config.rollout_delay
         if ctx.now < due:

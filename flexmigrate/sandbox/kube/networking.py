@@ -21,6 +21,7 @@ from flexmigrate.sandbox.kube.meta import (
     pod_ready,
     timestamp,
 )
+from flexmigrate.sandbox.kube.readiness_gates import containers_ready, waiting_for_health
 
 Obj = dict[str, Any]
 TGB_KEY = ("elbv2.k8s.aws", "targetgroupbindings")
@@ -135,8 +136,14 @@ def reconcile_endpoints(ctx: Context) -> None:
             ctx.delete(rt, endpoints)
 
 
-def binding_targets(ctx: Context) -> dict[Target, list[str]]:
-    """Desired registered IPs per (target group, port), from every TargetGroupBinding."""
+def binding_targets(
+    ctx: Context, gated: dict[str, list[tuple[Obj, str, int]]] | None = None
+) -> dict[Target, list[str]]:
+    """Desired registered IPs per (target group, port), from every TargetGroupBinding.
+
+    As the controller resolves endpoints, a pod counts once its containers are ready, even
+    while its readiness gates keep it un-Ready; such pods waiting on a binding's gate are
+    added to ``gated`` (``namespace/binding`` -> (pod, target group ARN, port))."""
     tgb_type = ctx.cluster.registry.storage_type(TGB_KEY)
     if tgb_type is None:
         return {}
@@ -166,7 +173,15 @@ def binding_targets(ctx: Context) -> dict[Target, list[str]]:
         if number is None:
             continue
         ips = desired.setdefault((arn, number), [])
-        ips.extend(str(p["status"]["podIP"]) for p in chosen if pod_ready(p))
+        ips.extend(str(p["status"]["podIP"]) for p in chosen if containers_ready(p))
+        if gated is not None:
+            waiting = [
+                (p, arn, number)
+                for p in chosen
+                if containers_ready(p) and waiting_for_health(p, name_of(tgb))
+            ]
+            if waiting:
+                gated.setdefault(f"{ns}/{name_of(tgb)}", []).extend(waiting)
         if (tgb.get("status") or {}).get("observedGeneration") != tgb["metadata"].get("generation"):
             status = {
                 **(tgb.get("status") or {}),

@@ -131,6 +131,8 @@ BUILTIN: tuple[ResourceType, ...] = (
           "V1MutatingWebhookConfiguration", namespaced=False, generation=True, group=_HOOKS),
     _core("validatingwebhookconfigurations", "ValidatingWebhookConfiguration",
           "V1ValidatingWebhookConfiguration", namespaced=False, generation=True, group=_HOOKS),
+    _core("apiservices", "APIService", "V1APIService", namespaced=False, sub=_STATUS,
+          group="apiregistration.k8s.io"),
     _core("leases", "Lease", "V1Lease", group="coordination.k8s.io"),
     _core("endpointslices", "EndpointSlice", "V1EndpointSlice", group="discovery.k8s.io"),
     ResourceType("authorization.k8s.io", "v1", "selfsubjectaccessreviews",

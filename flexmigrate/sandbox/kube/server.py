@@ -19,11 +19,14 @@ from typing import Any
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from flexmigrate.sandbox.kube import addons, metrics_api
 from flexmigrate.sandbox.kube.app import Api
 from flexmigrate.sandbox.kube.auth import eks_token_user
 from flexmigrate.sandbox.kube.cluster import Cluster
 from flexmigrate.sandbox.kube.config import EmulatorConfig
+from flexmigrate.sandbox.kube.context import Context
 from flexmigrate.sandbox.kube.controllers import Controllers
+from flexmigrate.sandbox.kube.events import EventRecorder
 from flexmigrate.sandbox.kube.openapi import OpenApi
 from flexmigrate.sandbox.kube.resources import Registry
 from flexmigrate.sandbox.kube.schema import SchemaBook
@@ -141,6 +144,7 @@ class KubeEmulator:
             config.authenticate or eks_token_user,
             _version_info(major, minor),
             self._stopping,
+            metrics=self._serve_metrics,
         )
         self._api = api
         server = _Server(config.host, config.port, api, context)
@@ -161,6 +165,17 @@ class KubeEmulator:
         self._threads = [warm, serve]
         self._controllers = Controllers(self.cluster, config, self.ca_pem)
         self._controllers.start()
+
+    def install_addon(self, addon: str, version: str) -> None:
+        """What EKS applies for ``addon`` (see ``addons``); nothing for unmodelled add-ons."""
+        addons.install(self.cluster, addon, version)
+
+    def remove_addon(self, addon: str) -> None:
+        addons.remove(self.cluster, addon)
+
+    def _serve_metrics(self, parts: list[str]) -> dict[str, Any]:
+        recorder = EventRecorder(self.cluster)
+        return metrics_api.serve(Context(self.cluster, self.config, recorder, b""), parts)
 
     def stop(self) -> None:
         """Stop serving: end open watches, close connections, join the threads."""

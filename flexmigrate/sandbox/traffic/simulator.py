@@ -25,10 +25,12 @@ the load balancer itself (``HTTPCode_ELB_5XX_Count``), while health checks keep 
 the target 5xx and latency series stay clean; EKS latency around ``eks_latency_ms``;
 ``metrics_missing`` drops the EKS target groups' own series (the load-balancer-wide series
 still carry their requests); ``targets_unhealthy`` makes ip targets count as unhealthy.
-Requests to a target group with registered targets but none healthy are sent to them
-anyway (ALBs fail open); the simulator assumes targets that fail health checks fail
-requests too, so those requests are all target 5xx. A target group with no registered
-targets gets the ALB's own 503s.
+Target health is read as the AWS front answers DescribeTargetHealth (a new target is
+``initial`` for a while, a deregistered one ``draining``), not from moto, which reports every
+registered target healthy. Requests to a target group with registered targets but none
+healthy are sent to them anyway (ALBs fail open); the simulator assumes targets that fail
+health checks, or are not checked yet, fail requests too, so those requests are all target
+5xx. A target group with no registered targets gets the ALB's own 503s.
 """
 
 from __future__ import annotations
@@ -112,8 +114,16 @@ class TrafficSimulator:
         seed: int | None = None,
         clock: Callable[[], float] = time.time,
         host: str = DEFAULT_HOST,
+        health_url: str | None = None,
     ) -> None:
         self._elbv2 = session.client("elbv2", endpoint_url=endpoint_url, region_name=region)
+        # Target health as the ALB sees it (``initial``, ``draining``, failed checks) is the
+        # AWS front's; moto reports every registered target healthy.
+        self._health = (
+            session.client("elbv2", endpoint_url=health_url, region_name=region)
+            if health_url
+            else self._elbv2
+        )
         self._cloudwatch = session.client(
             "cloudwatch", endpoint_url=endpoint_url, region_name=region
         )
@@ -179,7 +189,7 @@ class TrafficSimulator:
         with self._lock:
             now = self._clock() if now is None else now
             faults = self._faults.get()
-            load_balancers = read_load_balancers(self._elbv2, faults, self._host)
+            load_balancers = read_load_balancers(self._elbv2, faults, self._host, self._health)
             start = self._last_tick if self._last_tick is not None else now - self._interval
             start = max(start, now - _MAX_CATCH_UP_INTERVALS * self._interval)
             if now > start:
@@ -200,6 +210,17 @@ class TrafficSimulator:
         """What was last published per target group, current shares and health, alarm states."""
         with self._lock:
             return copy.deepcopy(self._snapshot)
+
+    def requests_per_second(self, target_group_arn: str) -> float:
+        """The requests per second last sent to a target group (its share of the load)."""
+        with self._lock:
+            groups = self._snapshot.get("target_groups") or {}
+            share = sum(
+                float(g.get("traffic_percent", 0.0))
+                for g in groups.values()
+                if g.get("arn") == target_group_arn
+            )
+        return self._rps * share / 100.0
 
     # -- simulating -------------------------------------------------------------------
 

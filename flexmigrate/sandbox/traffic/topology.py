@@ -42,7 +42,9 @@ class LoadBalancerView:
     target_groups: dict[str, TargetGroupView]
 
 
-def read_load_balancers(elbv2: Any, faults: Faults, host: str) -> list[LoadBalancerView]:
+def read_load_balancers(
+    elbv2: Any, faults: Faults, host: str, health_source: Any = None
+) -> list[LoadBalancerView]:
     """Every application load balancer with its routing and its target groups' health.
 
     A load balancer's target groups are those attached to it (they get host-count metrics
@@ -68,7 +70,9 @@ def read_load_balancers(elbv2: Any, faults: Faults, host: str) -> list[LoadBalan
                 if tg is None:  # deleted between two reads
                     continue
                 if tg_arn not in health:
-                    health[tg_arn] = _health(elbv2, tg_arn, tg.get("TargetType"), faults)
+                    health[tg_arn] = _health(
+                        health_source or elbv2, tg_arn, tg.get("TargetType"), faults
+                    )
                 registered, healthy = health[tg_arn]
                 views[tg_arn] = TargetGroupView(
                     arn=tg_arn,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -159,17 +160,35 @@ def test_an_unpinned_image_is_a_warning_in_the_plan(
 def test_an_hpa_on_cpu_without_a_metrics_api_is_a_warning_in_the_plan(
     app_deploy_shared: Any, tmp_path: Path
 ) -> None:
-    # The sandbox's cluster, like an EKS cluster without metrics-server, serves no
-    # metrics.k8s.io, and the shipped HPA scales on CPU and memory.
-    report = tmp_path / "plan.json"
-    done = app_deploy_shared.cli("plan", "app-deploy", "--report", str(report))
-    assert done.returncode == 0, done.stdout + done.stderr
-    phase = next(p for p in json.loads(report.read_text())["phases"] if p["id"] == "phase-3")
-    check = next(c for c in phase["preflight"] if c["id"] == "resource-metrics")
-    assert check["status"] == "warn", check
-    assert "HorizontalPodAutoscaler/flexdesk-hpa" in check["detail"]
-    assert "serves no metrics.k8s.io/v1beta1" in check["detail"]
-    assert "metrics-server" in check["fix"]
+    # The sandbox runbook's metrics-server add-on serves metrics.k8s.io: the check passes.
+    # Without the add-on the cluster, like an EKS cluster without metrics-server, serves no
+    # metrics.k8s.io, and the shipped HPA scales on CPU and memory: a warning.
+    def check() -> dict[str, Any]:
+        report = tmp_path / "plan.json"
+        done = app_deploy_shared.cli("plan", "app-deploy", "--report", str(report))
+        assert done.returncode == 0, done.stdout + done.stderr
+        phases = json.loads(report.read_text())["phases"]
+        phase = next(p for p in phases if p["id"] == "phase-3")
+        found: dict[str, Any] = next(c for c in phase["preflight"] if c["id"] == "resource-metrics")
+        return found
+
+    assert check()["status"] == "pass"
+    eks: Any = app_deploy_shared.sandbox.client("eks")
+    eks.delete_addon(clusterName="flexdesk-cluster", addonName="metrics-server")
+    try:
+        found = check()
+        assert found["status"] == "warn", found
+        assert "HorizontalPodAutoscaler/flexdesk-hpa" in found["detail"]
+        assert "serves no metrics.k8s.io/v1beta1" in found["detail"]
+        assert "metrics-server" in found["fix"]
+    finally:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                eks.create_addon(clusterName="flexdesk-cluster", addonName="metrics-server")
+                break
+            except eks.exceptions.ResourceInUseException:  # still being deleted
+                time.sleep(0.5)
 
 
 def test_ssm_parameters_as_the_secret_source(

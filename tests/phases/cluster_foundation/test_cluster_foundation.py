@@ -20,6 +20,7 @@ RUNBOOK = "flexdesk-sandbox"
 CLUSTER = "flexdesk-cluster"
 NODEGROUP_SECONDS = 3.0
 GROUPS = {"system", "application", "monitoring"}
+ADDONS = ("vpc-cni", "kube-proxy", "coredns", "metrics-server")  # the sandbox runbook's
 ADMINS = {
     "arn:aws:iam::123456789012:role/flexdesk-operators",
     "arn:aws:iam::123456789012:role/flexdesk-ci",
@@ -64,7 +65,7 @@ def test_plan_of_a_fresh_account_lists_everything_and_mutates_nothing(
         ("create", "security group flexdesk-cluster-application-nodes"),
         ("create", "launch template flexdesk-cluster-application"),
         *(("create", f"node group {name}") for name in GROUPS),
-        *(("create", f"add-on {name}") for name in ("vpc-cni", "kube-proxy", "coredns")),
+        *(("create", f"add-on {name}") for name in ADDONS),
         *(("create", f"access entry {arn}") for arn in ADMINS),
     }
     # Which way the app gets a security group of its own, and why.
@@ -130,8 +131,7 @@ def test_run_from_nothing_builds_the_foundation(
     assert {s["AvailabilityZone"] for s in subnets} == {"af-south-1a", "af-south-1b"}
 
     addons = {
-        name: eks.describe_addon(clusterName=CLUSTER, addonName=name)["addon"]
-        for name in ("vpc-cni", "kube-proxy", "coredns")
+        name: eks.describe_addon(clusterName=CLUSTER, addonName=name)["addon"] for name in ADDONS
     }
     assert all(a["status"] == "ACTIVE" and owned(a["tags"], RUNBOOK) for a in addons.values())
     assert addons["kube-proxy"]["addonVersion"] == "v1.35.4-eksbuild.3"  # the 1.35 default

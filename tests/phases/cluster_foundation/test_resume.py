@@ -84,6 +84,7 @@ def test_sigkill_anywhere_then_resume_makes_exactly_one_of_each(
         assert sorted(eks.list_addons(clusterName=CLUSTER)["addons"]) == [
             "coredns",
             "kube-proxy",
+            "metrics-server",
             "vpc-cni",
         ]
         # Not one create more than an uninterrupted run makes.
@@ -95,7 +96,7 @@ def test_sigkill_anywhere_then_resume_makes_exactly_one_of_each(
             "ec2:CreateSecurityGroup": 1,
             "ec2:CreateLaunchTemplate": 1,
             "eks:CreateNodegroup": 3,
-            "eks:CreateAddon": 3,
+            "eks:CreateAddon": 4,
         }
         status = json.loads(world.cli("status", "--json").stdout)
         assert status["phases"][0]["status"] == "completed"
@@ -203,7 +204,7 @@ def test_a_node_group_that_fails_leaves_the_others_and_resume_finishes_it(
         mark = ledger.mark()
         finished = world.cli("resume")
         assert finished.returncode == 0, finished.stdout + finished.stderr
-        assert _creates(ledger, mark) == {"eks:CreateNodegroup": 1, "eks:CreateAddon": 3}
+        assert _creates(ledger, mark) == {"eks:CreateNodegroup": 1, "eks:CreateAddon": 4}
         monitoring = eks.describe_nodegroup(clusterName=CLUSTER, nodegroupName="monitoring")
         assert owned(monitoring["nodegroup"]["tags"], RUNBOOK)
         step = next(s for s in read_state(world)["phases"][0]["steps"] if s["id"] == "node-groups")

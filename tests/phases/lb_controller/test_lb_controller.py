@@ -263,3 +263,24 @@ def test_helm_way_needs_helm_on_path(
     assert "helm" in checks["install-source"]["detail"]
     assert "https://helm.sh/docs/intro/install/" in checks["install-source"]["fix"]
     assert ledger.mutations_since(mark) == []
+
+
+def test_manifests_way_is_refused_outside_the_sandbox(
+    world: Sandbox, aws_ledger: Callable[[Sandbox], Any]
+) -> None:
+    """The manifest set carries no webhook serving certificate: on a real cluster the pod
+    webhook could not be called and pods would get no readiness gate, so phase 2 refuses it
+    there (exit 3, nothing changed) and names the runbook field and the way out."""
+    ledger = aws_ledger(world)
+    mark = ledger.mark()
+    elsewhere = {"FLEXMIGRATE_SANDBOX": ""}
+    refused = world.cli("--output", "json", "run", "lb-controller", env=elsewhere)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    checks = {c["id"]: c for c in json.loads(refused.stdout)["phases"][0]["preflight"]}
+    assert checks["install-source"]["status"] == "fail"
+    assert (
+        "lb_controller.install: manifests is for the sandbox only"
+        in (checks["install-source"]["detail"])
+    )
+    assert "lb_controller.install: helm" in checks["install-source"]["fix"]
+    assert ledger.mutations_since(mark) == []

@@ -52,7 +52,10 @@ def test_addon_versions_are_filtered_by_kubernetes_version(aws: ClientFactory) -
         "kube-proxy",
         "coredns",
         "aws-ebs-csi-driver",
+        "metrics-server",
     }
+    metrics = next(a for a in addons if a["addonName"] == "metrics-server")
+    assert (metrics["owner"], metrics["publisher"]) == ("community", "eks")  # a community add-on
     proxy = next(a for a in addons if a["addonName"] == "kube-proxy")
     assert all(v["addonVersion"].startswith("v1.34.") for v in proxy["addonVersions"])
     for addon in addons:

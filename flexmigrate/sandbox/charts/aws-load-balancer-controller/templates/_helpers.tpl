@@ -41,3 +41,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Names the published chart gives the webhook's Service and certificate Secret. */}}
+{{- define "aws-load-balancer-controller.namePrefix" -}}
+{{- default (.Chart.Name | trimSuffix "-controller") .Values.nameOverride | trunc 42 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "aws-load-balancer-controller.webhookService" -}}
+{{- printf "%s-webhook-service" (include "aws-load-balancer-controller.namePrefix" .) -}}
+{{- end -}}
+
+{{- define "aws-load-balancer-controller.webhookCertSecret" -}}
+{{- printf "%s-tls" (include "aws-load-balancer-controller.namePrefix" .) -}}
+{{- end -}}
