@@ -483,7 +483,21 @@ def test_sandbox_manifest_set_installs_the_controller() -> None:
     assert ingress_class["spec"]["controller"] == "ingress.k8s.aws/alb"
     # flexmigrate creates the ServiceAccount itself, annotated with the IRSA role.
     assert not _by_kind(docs, "ServiceAccount")
-    assert not _by_kind(docs, "MutatingWebhookConfiguration")
+    # The pod webhook that injects the target-health readiness gate, for labelled namespaces
+    # only and never for the controller's own pods; none of the chart's validating webhooks.
+    (webhook,) = _one(docs, "MutatingWebhookConfiguration")["webhooks"]
+    assert webhook["name"] == "mpod.elbv2.k8s.aws"
+    assert webhook["clientConfig"]["service"]["path"] == "/mutate-v1-pod"
+    assert webhook["namespaceSelector"]["matchExpressions"] == [
+        {
+            "key": "elbv2.k8s.aws/pod-readiness-gate-inject",
+            "operator": "In",
+            "values": ["enabled"],
+        }
+    ]
+    assert webhook["rules"] == [
+        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}
+    ]
     assert not _by_kind(docs, "ValidatingWebhookConfiguration")
     for kind in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
         assert _by_kind(docs, kind), kind
