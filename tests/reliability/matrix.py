@@ -26,8 +26,8 @@ from tempfile import mkdtemp
 from typing import Any
 
 from tests.conftest import start_sandbox, stop_sandbox
+from tests.reliability.canaries import canaries
 from tests.reliability.inventory import differences, inventory
-from tests.reliability.secrets import canaries
 from tests.reliability.test_migration_reliability import Rehearsal
 
 KINDS = ("call-intent", "call-result", "wait")

@@ -21,8 +21,8 @@ from pathlib import Path
 from tempfile import mkdtemp
 
 from tests.conftest import start_sandbox, stop_sandbox
+from tests.reliability.canaries import canaries, leaks
 from tests.reliability.inventory import differences, inventory
-from tests.reliability.secrets import canaries, leaks
 from tests.reliability.test_migration_reliability import Rehearsal
 
 

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import SANDBOX_RUNBOOK, Sandbox, child_env, start_sandbox, stop_sandbox
+from tests.reliability.canaries import canaries, leaks
 from tests.reliability.inventory import assert_same_world, inventory
-from tests.reliability.secrets import canaries, leaks
 
 # The CI slice: for each phase, a run killed before one step's first mutating call, a resume
 # killed right after another step's mutating call returned, a resume killed in the middle of
