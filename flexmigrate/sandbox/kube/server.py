@@ -142,6 +142,7 @@ class KubeEmulator:
             _version_info(major, minor),
             self._stopping,
         )
+        api.faults = config.faults
         self._api = api
         server = _Server(config.host, config.port, api, context)
         self._server = server
