@@ -22,7 +22,7 @@ from tests.reliability.inventory import differences, inventory
 from tests.reliability.test_migration_reliability import Rehearsal
 
 
-def _run(box: Sandbox, specs: list[str]) -> tuple[float, int, dict[str, object]]:
+def _run(box: Sandbox, specs: list[str]) -> tuple[float, int, dict[str, object], object]:
     (box.root.parent / "tmp").mkdir(mode=0o700, exist_ok=True)
     if specs:
         box.inject(*specs)
@@ -32,13 +32,14 @@ def _run(box: Sandbox, specs: list[str]) -> tuple[float, int, dict[str, object]]
     seconds = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"run all exited {done.returncode}:\n{done.stderr[-3000:]}")
+    hit = box.status().get("kube_api_faults_injected") or {}
     if specs:
         box.inject(clear=True)
     log = box.root / "logs" / "aws-requests.jsonl"
     errors = sum(
         1 for line in log.read_text().splitlines() if line and json.loads(line)["status"] >= 400
     )
-    return seconds, errors, inventory(box.env)
+    return seconds, errors, inventory(box.env), hit
 
 
 def main() -> int:
@@ -50,19 +51,20 @@ def main() -> int:
     root = args.dir or Path(mkdtemp(prefix="flexmigrate-faults-"))
     reference_box = start_sandbox(root / "reference" / "sandbox")
     try:
-        base_seconds, base_errors, expected = _run(reference_box, [])
+        base_seconds, base_errors, expected, _ = _run(reference_box, [])
     finally:
         stop_sandbox(reference_box)
     box = start_sandbox(root / "faulted" / "sandbox")
     try:
-        seconds, errors, world = _run(box, specs)
+        seconds, errors, world, hit = _run(box, specs)
     finally:
         stop_sandbox(box)
     diff = differences(world, expected)
     print(
         f"{', '.join(specs)}: world equal to the reference: {not diff}; retries: "
         f"{errors - base_errors} ({errors} error answers, {base_errors} without the fault); "
-        f"wall time {seconds:.0f}s vs {base_seconds:.0f}s (+{seconds - base_seconds:.0f}s)"
+        f"wall time {seconds:.0f}s vs {base_seconds:.0f}s (+{seconds - base_seconds:.0f}s); "
+        f"Kubernetes requests hit: {hit or 0}"
     )
     for line in diff[:20]:
         print("  " + line)

@@ -10,6 +10,7 @@ import contextlib
 import random
 import socket
 import threading
+from collections import Counter
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -19,6 +20,7 @@ from flexmigrate.sandbox.kube.wire import json_response
 
 _random = random.Random(0)  # noqa: S311 - fault injection, not security
 _lock = threading.Lock()
+_injected: Counter[str] = Counter()
 _SPARED = ("/healthz", "/livez", "/readyz", "/version")
 
 
@@ -36,6 +38,7 @@ def fault_response(rate: float, request: Request, environ: dict[str, Any]) -> Re
             return None
         kinds = ["429", "500", "drop"] + (["409"] if request.method == "PUT" else [])
         kind = _random.choice(kinds)
+        _injected[kind] += 1
     if kind == "429":
         error = ApiError(429, "TooManyRequests", "the server has received too many requests")
         response = json_response(error.status(), 429)
@@ -57,3 +60,9 @@ def fault_response(rate: float, request: Request, environ: dict[str, Any]) -> Re
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
     raise Dropped
+
+
+def injected() -> dict[str, int]:
+    """How many requests each kind of fault has hit since the emulator started."""
+    with _lock:
+        return dict(_injected)
