@@ -379,6 +379,16 @@ def state_restore(opts: Options, version: str | None) -> int:
     return info.state_restore(opts, version)
 
 
+@state.command("rebuild")
+@click.pass_obj
+def state_rebuild(opts: Options) -> int:
+    """Write state.json again from the journal's checkpoints, when it and its backup are lost
+    or unreadable (a damaged one is kept beside it)."""
+    from flexmigrate.commands import info
+
+    return info.state_rebuild(opts)
+
+
 @state.command("push")
 @click.pass_obj
 def state_push(opts: Options) -> int:

@@ -26,13 +26,19 @@ def write_atomic(path: Path, data: bytes, *, backup: Path | None = None) -> None
 
     With ``backup``, the previous version is kept there (a hard link taken before the swap, so
     there is no moment without a ``path``)."""
+    from flexmigrate import failpoints
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, MODE)
     try:
+        failpoints.reach(f"write:{path.name}")  # a full disk or an I/O error, in tests
         os.write(fd, data)
         os.fsync(fd)
-    finally:
+    except OSError:
         os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     if backup is not None and path.exists():
         staged = backup.with_name(f".{backup.name}.{os.getpid()}.tmp")
         try:
@@ -46,7 +52,16 @@ def write_atomic(path: Path, data: bytes, *, backup: Path | None = None) -> None
 
 
 def ensure_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create ``path`` owner-only, and every missing directory above it too (``mkdir -p``
+    would give those the umask's mode, 0755 as a rule: a state directory readable by all)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
 
 
 def process_start(pid: int) -> str | None:

@@ -25,8 +25,9 @@ _PATTERNS = [
         r"|secretstring|secret_string|authorization)[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)",
         re.IGNORECASE,
     ),
-    # credentials inside URLs: scheme://user:pass@host
-    re.compile(r"(\w+://[^:/\s@]+:)([^@\s/]+)(@)"),
+    # credentials inside URLs: scheme://user:pass@host (a scheme starts where a word does:
+    # without that, a long run of letters takes quadratic time to rule out)
+    re.compile(r"((?<!\w)\w+://[^:/\s@]+:)([^@\s/]+)(@)"),
     # EKS bearer tokens
     re.compile(r"(k8s-aws-v1\.)[A-Za-z0-9_\-]+"),
 ]

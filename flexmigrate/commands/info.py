@@ -1,4 +1,4 @@
-"""status, history, unlock, runbook validate|schema, state restore: no cloud calls."""
+"""status, history, unlock, runbook validate|schema, state restore|rebuild: no cloud calls."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def history(opts: Options) -> int:
 
     ui = make_ui(opts)
     _, store = runbook_store(opts)
-    events = store.read_journal()
+    # a checkpoint event is the state's own change, journaled for `state rebuild`, not news
+    events = [e for e in store.read_journal() if e.get("event") != "checkpoint"]
     if opts.json:
         ui.emit_json(events)
     elif not events:
@@ -156,4 +157,56 @@ def state_restore(opts: Options, version: str | None = None) -> int:
     else:
         source = f"version {version}" if version else "its previous version"
         ui.success(f"restored {where} from {source} (serial {restored.serial})")
+    return 0
+
+
+def state_rebuild(opts: Options) -> int:
+    """Write state.json again from the checkpoints the journal holds, when the state file and
+    its backup are both lost or unreadable."""
+    from flexmigrate.errors import StateError
+    from flexmigrate.state import replay
+
+    ui = make_ui(opts)
+    _, store = runbook_store(opts)
+    store.lock(opts.command_line())
+    try:
+        state = replay.rebuild(store.read_journal())
+        if state is None:
+            raise StateError(
+                f"the journal at {store.location} holds no checkpoint to rebuild the state from "
+                "(flexmigrate journals them from this version on)"
+            )
+        try:
+            existing = store.load()
+        except StateError:
+            existing = None
+            damaged = True
+        else:
+            damaged = existing is not None and existing.lineage != state.lineage
+        if existing is not None and not damaged:
+            raise StateError(
+                f"{store.location.rstrip('/')}/state.json reads fine (serial {existing.serial}); "
+                "there is nothing to rebuild — `flexmigrate state restore` puts the checkpoint "
+                "before it back"
+            )
+        if damaged:
+            set_aside = getattr(store, "set_aside_damaged", None)
+            if set_aside is None:
+                raise StateError(
+                    f"{store.location.rstrip('/')}/state.json is damaged; remove it, then "
+                    "`flexmigrate state rebuild` writes it from the journal"
+                )
+            set_aside()
+        store.import_state(state, [])
+        store.journal("state_rebuilt", serial=state.serial, lineage=state.lineage)
+    finally:
+        store.unlock()
+    where = store.location.rstrip("/") + "/state.json"
+    if opts.json:
+        ui.emit_json({"rebuilt": where, "serial": state.serial, "lineage": state.lineage})
+    else:
+        ui.success(
+            f"rebuilt {where} from the journal (serial {state.serial}); "
+            "`flexmigrate status` shows it, `flexmigrate resume` goes on from it"
+        )
     return 0

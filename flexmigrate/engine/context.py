@@ -4,6 +4,7 @@ are parameters so tests never wait for real time they do not test."""
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import uuid
@@ -55,12 +56,20 @@ class Session:
     current: tuple[str, str] = ("", "")  # (phase, step) for the journal
     notifier: Notifier | None = None  # told of every journal event; only in a real run
     _last_beat: float = 0.0
+    _journaled: dict[str, Any] | None = None  # the state as the last checkpoint journaled it
 
     def checkpoint(self) -> None:
-        """Persist the state (before the next call) and refresh the lock's heartbeat."""
+        """Persist the state (before the next call), journal what changed (so the state can be
+        rebuilt from the journal) and refresh the lock's heartbeat."""
         if self.dry_run:
             return
+        from flexmigrate.state import replay
+
         self.store.save(self.state)
+        # a copy: to_dict() shares the steps' live outputs, which later records change
+        current = copy.deepcopy(self.state.to_dict())
+        self.store.journal(replay.EVENT, **replay.delta(self._journaled, current))
+        self._journaled = current
         self._beat()
 
     def journal(self, event: str, **data: Any) -> None:
@@ -104,6 +113,10 @@ class Session:
             self.check_interrupt()
             self.ui.detail(f"    → {service}:{operation}")
         self.journal(f"call_{event}", service=service, operation=operation, **details)
+        # The client boundary: a crash just before a step's Nth mutating call goes out, or just
+        # after its answer came back (``call-intent:phase-1/cluster@2``, ``call-result:…``).
+        phase, step = self.current
+        failpoints.reach(f"call-{event}:{phase}/{step}")
 
 
 class StepContext(Generic[RunbookView]):

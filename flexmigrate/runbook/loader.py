@@ -60,8 +60,9 @@ def load_runbook(path: Path, model: Any = None) -> Any:
     # leaves out, and say what it filled in: a note per value, for ``runbook validate``.
     notes: list[str] = []
     context = {"runbook_dir": path.resolve().parent, "notes": notes}
+    plain = _expanded(data, shown)
     try:
-        runbook = model.model_validate(_plain(data), context=context)
+        runbook = model.model_validate(plain, context=context)
     except ValidationError as exc:
         raise RunbookError(_describe(exc, data, shown, model)) from None
     runbook._path = path.resolve()
@@ -74,6 +75,14 @@ def _read_yaml(path: Path, shown: str) -> Any:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
+        size = path.stat().st_size
+        if size > _MAX_BYTES:
+            raise RunbookError(
+                [
+                    f"{shown}: {size} bytes is not a runbook (a runbook is a few kilobytes; "
+                    f"at most {_MAX_BYTES // 1024} KiB are read)"
+                ]
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RunbookError([f"{shown}: no such runbook file"]) from None
@@ -83,6 +92,10 @@ def _read_yaml(path: Path, shown: str) -> Any:
     yaml.allow_duplicate_keys = False
     try:
         data = yaml.load(text)
+    except RecursionError:
+        raise RunbookError(
+            [f"{shown}:1: not valid YAML: values nested too deep to read (a runbook is flat)"]
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -98,12 +111,42 @@ def _read_yaml(path: Path, shown: str) -> Any:
     return data
 
 
-def _plain(data: Any) -> Any:
-    """ruamel's round-trip containers as plain dicts, lists and scalars for pydantic."""
-    if isinstance(data, dict):
-        return {str(k): _plain(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_plain(v) for v in data]
+# A runbook is a few hundred values. Anchors and aliases may repeat a node, but an alias bomb
+# (each level repeating the one before nine times) expands to billions: refuse it early.
+_MAX_VALUES = 100_000
+_MAX_BYTES = 256 * 1024
+_MAX_DEPTH = 64
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _expanded(data: Any, shown: str) -> Any:
+    try:
+        return _plain(data, [0], ())
+    except _TooLarge as exc:
+        raise RunbookError([f"{shown}:1: {exc}"]) from None
+
+
+def _plain(data: Any, count: list[int], parents: tuple[int, ...]) -> Any:
+    """ruamel's round-trip containers as plain dicts, lists and scalars for pydantic, with
+    aliases expanded within bounds."""
+    count[0] += 1
+    if count[0] > _MAX_VALUES:
+        raise _TooLarge(
+            f"the runbook expands to more than {_MAX_VALUES} values (anchors and aliases "
+            "repeated into each other?); a runbook is a few hundred"
+        )
+    if isinstance(data, dict | list):
+        if id(data) in parents:
+            raise _TooLarge("an alias refers to a node that contains it (a recursive alias)")
+        if len(parents) >= _MAX_DEPTH:
+            raise _TooLarge(f"values nested more than {_MAX_DEPTH} deep")
+        inner = (*parents, id(data))
+        if isinstance(data, dict):
+            return {str(k): _plain(v, count, inner) for k, v in data.items()}
+        return [_plain(v, count, inner) for v in data]
     if isinstance(data, str):
         return str(data)
     if isinstance(data, bool):
@@ -271,9 +314,12 @@ def _message(error: Any) -> str:
 
 
 def _show(value: Any) -> str:
+    """A value as an error message quotes it: whole when short, its start when long (a huge
+    value would bury the message it is part of)."""
     if isinstance(value, str):
-        return repr(value)
+        return repr(value) if len(value) <= 80 else repr(value[:77]) + f"… ({len(value)} chars)"
     if isinstance(value, dict | list):
         text = repr(value)
         return text if len(text) <= 60 else text[:57] + "..."
-    return str(value)
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."

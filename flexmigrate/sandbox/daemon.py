@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from flexmigrate.host import write_atomic
 from flexmigrate.sandbox.faults import FaultBoard, Faults, parse_specs
+from flexmigrate.sandbox.kube.api_faults import injected as injected_kube_faults
 from flexmigrate.sandbox.layout import CREDENTIALS, SandboxFiles
 from flexmigrate.sandbox.world.spec import (
     WorldSpec,
@@ -228,6 +229,7 @@ class Sandbox:
             "aws_endpoint": self.front.url,
             "kube_endpoint": self.kube.url,
             "faults": self.faults.get().as_dict(),
+            "kube_api_faults_injected": injected_kube_faults(),
             "aws_requests": stats,
             "instance_reboots": self.front.reboots(),
             "traffic": self.traffic.snapshot(),

@@ -26,6 +26,8 @@ FAULT_HELP = {
     "metrics-lag": "SECONDS  delay before a metric period is published",
     "metric-period": "SECONDS  period of published metrics (real ALB metrics: 60)",
     "aws-throttle": "RATE  fraction of AWS calls answered with a throttling error or 503",
+    "kube-api-faults": "RATE  fraction of Kubernetes API requests answered 429, 500, 409 (updates) "
+    "or with the connection closed",
     "iam-propagation": "SECONDS  a new IAM role is refused by EKS creates this long "
     f"(0 turns it off; {REHEARSAL_IAM_PROPAGATION:g} in rehearsals by default)",
 }
@@ -49,6 +51,7 @@ class Faults:
     metric_period: int = 1
     aws_throttle: float = 0.0
     iam_propagation: float = 0.0
+    kube_api_faults: float = 0.0
 
     def with_spec(self, spec: str) -> Faults:
         name, _, value = spec.strip().partition("=")
@@ -85,6 +88,8 @@ class Faults:
                 return replace(self, iam_propagation=delay)
             if name == "aws-throttle":
                 return replace(self, aws_throttle=_fraction(value))
+            if name == "kube-api-faults":
+                return replace(self, kube_api_faults=_fraction(value))
             flag = {
                 "rollout-stuck": "rollout_stuck",
                 "targets-unhealthy": "targets_unhealthy",

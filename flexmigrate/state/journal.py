@@ -64,7 +64,9 @@ class Journal:
             if not raw.strip():
                 continue
             try:
-                events.append(json.loads(raw))
+                event = json.loads(raw)
             except ValueError:
                 continue  # a line torn by a crash
+            if isinstance(event, dict):  # anything else is not an event, whatever wrote it
+                events.append(event)
         return events

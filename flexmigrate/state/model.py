@@ -156,7 +156,7 @@ class State:
                 return phase
         created = PhaseState(phase_id, slug)
         self.phases.append(created)
-        self.phases.sort(key=lambda p: _phase_number(p.id))
+        self.phases.sort(key=lambda p: phase_number(p.id))
         return created
 
     def find_phase(self, phase_id: str) -> PhaseState | None:
@@ -194,7 +194,7 @@ def _new_lineage() -> str:
     return str(uuid.uuid4())
 
 
-def _phase_number(phase_id: str) -> int:
+def phase_number(phase_id: str) -> int:
     try:
         return int(phase_id.rsplit("-", 1)[1])
     except (IndexError, ValueError):

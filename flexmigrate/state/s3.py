@@ -313,8 +313,11 @@ class S3StateStore:
         return events
 
     def last_event(self) -> dict[str, Any] | None:
-        keys = self._keys(self._journal_prefix)
-        return self._event(keys[-1]) if keys else None
+        for key in reversed(self._keys(self._journal_prefix)):
+            event = self._event(key)
+            if event is not None and event.get("event") != "checkpoint":
+                return event
+        return None
 
     def _event(self, key: str) -> dict[str, Any] | None:
         found = self._get(key)

@@ -55,10 +55,14 @@ def parse_state(raw: bytes, where: str) -> State:
     except ValueError as exc:
         raise StateError(
             f"{where} is corrupt ({exc}); flexmigrate will not overwrite it. "
-            "Inspect it, or put the previous version back with `flexmigrate state restore`.",
+            "Inspect it, put the previous version back with `flexmigrate state restore`, or "
+            "rebuild it from the journal with `flexmigrate state rebuild`.",
         ) from None
     if not isinstance(data, dict) or "schema_version" not in data:
-        raise StateError(f"{where} is not a flexmigrate state file; it was left untouched")
+        raise StateError(
+            f"{where} is not a flexmigrate state file; it was left untouched. "
+            "`flexmigrate state restore` puts the previous version back"
+        )
     version = data.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise StateError(
@@ -69,7 +73,8 @@ def parse_state(raw: bytes, where: str) -> State:
         return State.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise StateError(
-            f"{where} is corrupt (missing or bad field: {exc}); left untouched"
+            f"{where} is corrupt (missing or bad field: {exc}); left untouched. "
+            "`flexmigrate state restore` puts the previous version back"
         ) from None
 
 
@@ -91,7 +96,36 @@ class LocalStateStore:
         self._loaded: tuple[str, int] | None = None  # (lineage, serial) as read
 
     # -- state --------------------------------------------------------------------------
+    def check_directory(self) -> None:
+        """Refuse a state directory that is a symlink or writable by others: whoever can
+        write there can rewrite what the migration believes it did."""
+        import stat
+
+        for directory in (self.root, self.root.parent):
+            if directory.is_symlink():
+                target = directory.resolve()
+                fix = (
+                    f"move {target} into its place"
+                    if directory == self.root
+                    else f"pass --state-dir {target} instead"
+                )
+                raise StateError(
+                    f"{directory} is a symbolic link (to {target}); flexmigrate keeps its state "
+                    f"only in a real directory — {fix}; nothing was read or written"
+                )
+        try:
+            mode = stat.S_IMODE(self.root.stat().st_mode)
+        except FileNotFoundError:
+            return
+        if mode & 0o022:
+            raise StateError(
+                f"{self.root} can be written by its group or by anyone (mode {mode:04o}), so "
+                f"its state cannot be trusted; check what is in it, then `chmod 700 {self.root}`"
+                "; nothing was read or written"
+            )
+
     def load(self) -> State | None:
+        self.check_directory()
         state = self._read(self.state_path)
         if state is not None:
             self._loaded = (state.lineage, state.serial)
@@ -100,13 +134,39 @@ class LocalStateStore:
     def load_or_new(self, runbook: str) -> State:
         state = self.load()
         if state is None:
+            if self.backup_path.exists():
+                raise StateError(
+                    f"{self.state_path} is missing but its backup is there; put it back with "
+                    "`flexmigrate state restore`"
+                )
+            if any(e.get("event") == "checkpoint" for e in self._journal.read()):
+                raise StateError(
+                    f"{self.state_path} is missing but {self._journal.path} records its "
+                    "checkpoints; rebuild it with `flexmigrate state rebuild` (a run would start "
+                    "over as if nothing had been done)"
+                )
             return State(runbook=runbook, flexmigrate_version=__version__)
         if state.runbook != runbook:
             raise StateError(
                 f"{self.state_path} belongs to runbook {state.runbook!r}, not {runbook!r}; "
                 "use another --state-dir or the matching runbook"
             )
+        journaled = self.journaled_lineage()
+        if journaled is not None and journaled != state.lineage:
+            raise StateError(
+                f"{self.state_path} is of another migration (lineage {state.lineage}) than the "
+                f"journal beside it records (lineage {journaled}); it was left untouched. Put "
+                "this migration's state back: `flexmigrate state rebuild` writes it from the "
+                "journal (the other file is kept beside it)"
+            )
         return state
+
+    def journaled_lineage(self) -> str | None:
+        """The lineage of the journal's latest checkpoint."""
+        for event in reversed(self._journal.read()):
+            if event.get("event") == "checkpoint" and isinstance(event.get("lineage"), str):
+                return str(event["lineage"])
+        return None
 
     def _read(self, path: Path) -> State | None:
         try:
@@ -132,7 +192,15 @@ class LocalStateStore:
         state.serial += 1
         state.updated_at = now_iso()
         state.flexmigrate_version = __version__
-        write_atomic(self.state_path, render_state(state), backup=self.backup_path)
+        try:
+            write_atomic(self.state_path, render_state(state), backup=self.backup_path)
+        except OSError as exc:
+            state.serial -= 1
+            raise StateError(
+                f"could not write {self.state_path} ({exc.strerror or exc}); the previous "
+                f"checkpoint (serial {state.serial}) is still there, untouched. Fix the disk "
+                "(space, permissions), then `flexmigrate resume` goes on from that checkpoint"
+            ) from None
         self._loaded = (state.lineage, state.serial)
 
     def import_state(self, state: State, events: list[dict[str, Any]]) -> None:
@@ -158,6 +226,12 @@ class LocalStateStore:
         write_atomic(self.state_path, self.backup_path.read_bytes())
         return backup
 
+    def set_aside_damaged(self) -> None:
+        """Move an unreadable state.json out of the way, kept beside it for inspection."""
+        if self.state_path.exists():
+            damaged = self.root / f"state.json.damaged-{now_iso().replace(':', '')}"
+            self.state_path.rename(damaged)
+
     # -- journal ------------------------------------------------------------------------
     def journal(self, event: str, **data: Any) -> dict[str, Any]:
         ensure_dir(self.root)
@@ -167,11 +241,12 @@ class LocalStateStore:
         return self._journal.read()
 
     def last_event(self) -> dict[str, Any] | None:
-        events = self._journal.read()
+        events = [e for e in self._journal.read() if e.get("event") != "checkpoint"]
         return events[-1] if events else None
 
     # -- lock ---------------------------------------------------------------------------
     def lock(self, command: str) -> Takeover | None:
+        self.check_directory()
         ensure_dir(self.root)
         return self._lock.acquire(command)
 

@@ -17,8 +17,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from flexmigrate.sandbox.faults import FaultBoard
 from flexmigrate.sandbox.kube import discovery, metrics_api, protobuf, tables
 from flexmigrate.sandbox.kube import errors as e
+from flexmigrate.sandbox.kube.api_faults import fault_response
 from flexmigrate.sandbox.kube.cluster import Cluster
 from flexmigrate.sandbox.kube.errors import ApiError
 from flexmigrate.sandbox.kube.label_selectors import parse_field_selector, parse_label_selector
@@ -68,13 +70,17 @@ class Api:
         self.stopping = stopping
         self.watches = WatchCounter()
         self.server_address = ""
+        self.faults: FaultBoard | None = None  # the sandbox's board: kube-api-faults
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         request = Request(environ)
+        board = self.faults
+        rate = board.get().kube_api_faults if board is not None else 0.0
+        injected = fault_response(rate, request, environ) if rate else None
         try:
-            response = self._dispatch(request)
+            response = injected or self._dispatch(request)
         except ApiError as err:
             response = json_response(err.status(), err.code)
             for key, value in err.headers.items():

@@ -146,6 +146,7 @@ class KubeEmulator:
             self._stopping,
             metrics=self._serve_metrics,
         )
+        api.faults = config.faults
         self._api = api
         server = _Server(config.host, config.port, api, context)
         self._server = server
