@@ -76,9 +76,20 @@ _GENERATED = [
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<uuid>"),
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:*"),
 ]
-# Kinds the emulator generates with random names, or that carry only history.
+# Kinds the emulator generates with random names, or that carry only history or readings
+# (metrics.k8s.io's PodMetrics and NodeMetrics are the current usage of each pod and node).
 _K8S_SKIPPED = frozenset(
-    {"Event", "Pod", "ReplicaSet", "EndpointSlice", "Endpoints", "Lease", "ControllerRevision"}
+    {
+        "Event",
+        "Pod",
+        "ReplicaSet",
+        "EndpointSlice",
+        "Endpoints",
+        "Lease",
+        "ControllerRevision",
+        "PodMetrics",
+        "NodeMetrics",
+    }
 )
 _MANAGED = "app.kubernetes.io/managed-by=flexmigrate"
 _SECRET_SOURCE = "flexmigrate.io/secret-source"
