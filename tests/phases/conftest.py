@@ -235,8 +235,9 @@ class AppDeployHarness:
 
     registry: Path | None = None  # a test registry's module, or the shipped phases
     # Rollouts that cannot finish give up after this many seconds (the emulator's cap on a
-    # Deployment's progressDeadlineSeconds), so the rollout-stuck tests fail fast.
-    progress_deadline = "2"
+    # Deployment's progressDeadlineSeconds), so the rollout-stuck tests fail fast. A gated pod
+    # is Ready only once its target is healthy: 5 s leaves room for that on a busy machine.
+    progress_deadline = "5"
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
@@ -304,7 +305,7 @@ class AppDeployHarness:
 
 @pytest.fixture(scope="module")
 def app_deploy_shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDeployHarness]:
-    """A sandbox with phases 1–2 complete (rollouts give up after 2 s, so new targets turn
+    """A sandbox with phases 1–2 complete (rollouts give up after 5 s, so new targets turn
     healthy in half a second: a gated pod must be Ready within the deadline), shared by a
     module whose tests build on each other's end state."""
     sandbox = start_sandbox(
