@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 from tests.engine.conftest import Cli
-from tests.engine.conftest import cli as cli
-from tests.engine.conftest import state_dir as state_dir
 from tests.engine.test_run_and_resume import BUCKETS, QUEUES, TABLES, world
 
 # both test phases done: phase-2 adds its audit table
