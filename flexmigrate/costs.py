@@ -29,7 +29,7 @@ def _table_path(runbook: Any) -> Path | None:
 def load_table(path: Path) -> dict[str, Any]:
     from ruamel.yaml import YAML
 
-    data = YAML(typ="safe").load(path.read_text())
+    data = YAML(typ="safe", pure=True).load(path.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a price table is a mapping with date, region and prices")
     return data

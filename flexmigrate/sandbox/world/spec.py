@@ -249,7 +249,7 @@ def read_runbook_file(path: Path) -> dict[str, Any]:
     """A runbook file as plain data (no validation: the command line validated it)."""
     from ruamel.yaml import YAML
 
-    loaded = YAML(typ="safe").load(path.read_text())
+    loaded = YAML(typ="safe", pure=True).load(path.read_text())
     if not isinstance(loaded, dict):
         raise WorldSpecError(f"{path} is not a runbook (a YAML mapping)")
     return loaded

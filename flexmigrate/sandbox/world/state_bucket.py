@@ -21,7 +21,7 @@ def state_section(runbook: str) -> dict[str, Any] | None:
         return None
     from ruamel.yaml import YAML
 
-    data = YAML(typ="safe").load(Path(runbook).read_text(encoding="utf-8"))
+    data = YAML(typ="safe", pure=True).load(Path(runbook).read_text(encoding="utf-8"))
     section = data.get("state") if isinstance(data, dict) else None
     if not isinstance(section, dict) or section.get("backend") != "s3":
         return None
