@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from flexmigrate.engine.protocol import Action, Change
-from flexmigrate.errors import StepFailed
 from phases.cluster_foundation.addons import describe_addon
-from phases.cluster_foundation.nodegroup_sizes import recorded_cluster
+from phases.cluster_foundation.nodegroup_sizes import recorded_cluster, update_status
 from phases.shared.sections import StepContext
 
 
@@ -125,14 +124,7 @@ def _apply(ctx: StepContext, targets: dict[str, str], kind: str) -> None:
         ctx.ui.info(f"add-on {name}: version {version} (update {update_id})")
 
         def probe(name: str = name, update_id: str = str(update_id)) -> tuple[bool, str]:
-            found = eks.describe_update(name=cluster, updateId=update_id, addonName=name)
-            status = str(found["update"]["status"])
-            if status in ("Failed", "Cancelled"):
-                errors = "; ".join(
-                    f"{e.get('errorCode')}: {e.get('errorMessage')}"
-                    for e in found["update"].get("errors") or []
-                )
-                raise StepFailed(f"update {update_id} of add-on {name} {status}: {errors}")
+            status = update_status(eks, cluster, update_id, f"add-on {name}", addonName=name)
             addon = describe_addon(ctx, name) or {}
             return status == "Successful" and addon.get("status") == "ACTIVE", (
                 f"update {status}, add-on {addon.get('status')} {addon.get('addonVersion')}"

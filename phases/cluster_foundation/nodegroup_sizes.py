@@ -29,6 +29,19 @@ def recorded_cluster(ctx: StepContext) -> str:
     return arn.rsplit("/", 1)[-1] if "/" in arn else ctx.runbook.cluster.name
 
 
+def update_status(eks: Any, cluster: str, update_id: str, what: str, **target: str) -> str:
+    """The status of an EKS update (DescribeUpdate, with ``nodegroupName`` or ``addonName``);
+    a Failed or Cancelled one stops the step with EKS's errors."""
+    found = eks.describe_update(name=cluster, updateId=update_id, **target)["update"]
+    status = str(found["status"])
+    if status in ("Failed", "Cancelled"):
+        errors = "; ".join(
+            f"{e.get('errorCode')}: {e.get('errorMessage')}" for e in found.get("errors") or []
+        )
+        raise StepFailed(f"update {update_id} of {what} {status}: {errors}")
+    return status
+
+
 def _describe(ctx: StepContext, name: str) -> dict[str, Any]:
     group: dict[str, Any] = ctx.aws("eks").describe_nodegroup(
         clusterName=recorded_cluster(ctx), nodegroupName=name
@@ -110,14 +123,9 @@ def _apply(ctx: StepContext, targets: dict[str, dict[str, int]], kind: str) -> N
         ctx.ui.info(f"node group {name}: scaling {_sizes(scaling)} (update {update_id})")
 
         def probe(name: str = name, update_id: str = str(update_id)) -> tuple[bool, str]:
-            found = eks.describe_update(name=cluster, updateId=update_id, nodegroupName=name)
-            status = str(found["update"]["status"])
-            if status in ("Failed", "Cancelled"):
-                errors = "; ".join(
-                    f"{e.get('errorCode')}: {e.get('errorMessage')}"
-                    for e in found["update"].get("errors") or []
-                )
-                raise StepFailed(f"update {update_id} of node group {name} {status}: {errors}")
+            status = update_status(
+                eks, cluster, update_id, f"node group {name}", nodegroupName=name
+            )
             group = _describe(ctx, name)
             return status == "Successful" and group.get("status") == "ACTIVE", (
                 f"update {status}, node group {group.get('status')}"
