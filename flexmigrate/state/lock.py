@@ -41,6 +41,23 @@ class LockHolder:
         )
 
     @classmethod
+    def this_process(cls, command: str, arn: str | None = None) -> LockHolder:
+        """The holder this process writes when it takes a lock, with a fresh lock ID."""
+        import uuid
+
+        return cls(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            user=getpass.getuser(),
+            command=command,
+            since=now_iso(),
+            heartbeat=now_iso(),
+            nonce=uuid.uuid4().hex,
+            pid_start=process_start(os.getpid()),
+            arn=arn,
+        )
+
+    @classmethod
     def from_dict(cls, data: dict[str, object]) -> LockHolder:
         known = {name for name in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
@@ -83,18 +100,7 @@ class RunLock:
             ) from None
 
     def acquire(self, command: str) -> Takeover | None:
-        import uuid
-
-        me = LockHolder(
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            user=getpass.getuser(),
-            command=command,
-            since=now_iso(),
-            heartbeat=now_iso(),
-            nonce=uuid.uuid4().hex,
-            pid_start=process_start(os.getpid()),
-        )
+        me = LockHolder.this_process(command)
         takeover: Takeover | None = None
         for _ in range(3):
             try:

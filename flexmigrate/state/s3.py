@@ -17,11 +17,7 @@ Readers (``status``, ``history``) use GetObject and ListObjectsV2 only.
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
-import uuid
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -33,7 +29,7 @@ from flexmigrate.errors import (
     StateConflict,
     StateError,
 )
-from flexmigrate.host import process_alive, process_start
+from flexmigrate.host import process_alive
 from flexmigrate.redact import REDACT
 from flexmigrate.state.lock import LockHolder, Takeover, another_lock_message, held_message
 from flexmigrate.state.model import State, now_iso
@@ -357,17 +353,7 @@ class S3StateStore:
 
     def lock(self, command: str) -> Takeover | None:
         self.require_versioning()
-        me = LockHolder(
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            user=getpass.getuser(),
-            command=command,
-            since=now_iso(),
-            heartbeat=now_iso(),
-            nonce=uuid.uuid4().hex,
-            pid_start=process_start(os.getpid()),
-            arn=self.caller_arn(),
-        )
+        me = LockHolder.this_process(command, arn=self.caller_arn())
         takeover: Takeover | None = None
         for _ in range(5):
             try:
