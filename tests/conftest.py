@@ -21,6 +21,22 @@ REPO = Path(__file__).resolve().parent.parent
 _RECORDING = Path(tempfile.mkdtemp(prefix="flexmigrate-moto-")) / "recording.jsonl"
 os.environ["MOTO_RECORDER_FILEPATH"] = str(_RECORDING)
 
+# Each test file's seconds in a measured run (bench/suite_durations.py writes it). Workers take
+# whole files (--dist loadfile) in collection order, so the longest go first: a long rehearsal
+# left for last would keep one worker busy while the others sit idle.
+_DURATIONS = REPO / "tests" / "durations.json"
+_UNMEASURED = 10.0  # seconds assumed for a file the last measurement did not see
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    measured: dict[str, float] = json.loads(_DURATIONS.read_text()) if _DURATIONS.exists() else {}
+
+    def seconds(item: pytest.Item) -> float:
+        return measured.get(item.nodeid.split("::", 1)[0], _UNMEASURED)
+
+    items.sort(key=seconds, reverse=True)  # stable: a file's tests keep their order
+
+
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
