@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 
 from flexmigrate.sandbox import manage
-from tests.conftest import run_cli
+from tests.conftest import Sandbox, run_cli, start_sandbox, stop_sandbox
 
 
 def _client(env: dict[str, str], service: str) -> Any:
@@ -39,22 +39,21 @@ def _rehearse(tmp_path: Path, *args: str) -> tuple[Any, dict[str, Any], Path]:
     return done, document, Path(str(document["summary"]["sandbox"]))
 
 
-def test_a_new_role_is_waited_for_not_failed_on(tmp_path: Path) -> None:
+def test_a_new_role_is_waited_for_not_failed_on(sandbox: Sandbox) -> None:
     """EKS refuses the cluster role for a while after phase 1 creates it (3 s in every
     rehearsal, made longer here so the wait is plain to see); phase 1 waits it out. Before
     phase 1 retried, the rehearsal stopped in phase 1 with InvalidParameterException."""
-    done, document, sandbox = _rehearse(tmp_path, "--inject", "iam-propagation=5")
-    try:
-        output = done.stdout + done.stderr
-        assert done.returncode == 0, output[-3000:]
-        assert (
-            "EKS to accept role flexdesk-cluster-cluster-role for cluster flexdesk-cluster: "
-            "IAM role flexdesk-cluster-cluster-role not yet usable by EKS"
-        ) in " ".join(output.split())
-        phase1 = next(p for p in document["phases"] if p["id"] == "phase-1")
-        assert {s["id"]: s["status"] for s in phase1["steps"]}["cluster"] == "completed"
-    finally:
-        manage.down(sandbox)
+    sandbox.inject("iam-propagation=5")
+    done = sandbox.cli("--yes", "run", "phase-1")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert (
+        "EKS to accept role flexdesk-cluster-cluster-role for cluster flexdesk-cluster: "
+        "IAM role flexdesk-cluster-cluster-role not yet usable by EKS"
+    ) in " ".join(output.split())
+    state = json.loads((sandbox.state_dir / "flexdesk-sandbox" / "state.json").read_text())
+    phase1 = next(p for p in state["phases"] if p["id"] == "phase-1")
+    assert {s["id"]: s["status"] for s in phase1["steps"]}["cluster"] == "completed"
 
 
 def test_refused_connections_to_eks_breach_the_cutover_while_targets_stay_healthy(
@@ -158,27 +157,31 @@ def test_a_rollout_under_traffic_drops_nothing_while_the_namespace_has_readiness
     """With the namespace labelled (as shipped), the controller's webhook gives each new pod
     the target-health readiness gate, so an old pod stops only once its replacement is a
     healthy target: no 5xx. With the label removed, a new pod is Ready before the ALB has
-    health-checked it, the old pods stop, and for a while no target is healthy: 5xx."""
-    done, _document, sandbox = _rehearse(tmp_path)
+    health-checked it, the old pods stop, and for a while no target is healthy: 5xx. New
+    targets take AWS's least time to turn healthy here (10 s, as in a rehearsal): the window
+    without a healthy target is only as long as that."""
+    sandbox = start_sandbox(tmp_path / "sandbox", "--target-healthy-seconds", "10")
     try:
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        env = manage.environment(sandbox)
-        world = json.loads((sandbox / "world.json").read_text())
-        # The metrics-server add-on of the runbook serves the Metrics API: the HPA reads CPU.
-        hpa = json.loads(
-            _kubectl(env, "-n", "flexdesk", "get", "hpa", "flexdesk-hpa", "-o", "json")
-        )
-        active = next(c for c in hpa["status"]["conditions"] if c["type"] == "ScalingActive")
-        assert active["status"] == "True", active
-        assert hpa["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] > 0
-
-        errors, gates = _rollout_5xx(env, world)
-        assert gates and all(g == ["target-health.elbv2.k8s.aws/flexdesk-eks"] for g in gates)
-        assert errors == 0
-
-        _kubectl(env, "label", "namespace", "flexdesk", "elbv2.k8s.aws/pod-readiness-gate-inject-")
-        errors, gates = _rollout_5xx(env, world)
-        assert gates and not any(gates)
-        assert errors > 0
+        _rollouts_with_and_without_gates(sandbox)
     finally:
-        manage.down(sandbox)
+        stop_sandbox(sandbox)
+
+
+def _rollouts_with_and_without_gates(sandbox: Sandbox) -> None:
+    done = sandbox.cli("--yes", "run", "all")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    env, world = sandbox.env, sandbox.world
+    # The metrics-server add-on of the runbook serves the Metrics API: the HPA reads CPU.
+    hpa = json.loads(_kubectl(env, "-n", "flexdesk", "get", "hpa", "flexdesk-hpa", "-o", "json"))
+    active = next(c for c in hpa["status"]["conditions"] if c["type"] == "ScalingActive")
+    assert active["status"] == "True", active
+    assert hpa["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] > 0
+
+    errors, gates = _rollout_5xx(env, world)
+    assert gates and all(g == ["target-health.elbv2.k8s.aws/flexdesk-eks"] for g in gates)
+    assert errors == 0
+
+    _kubectl(env, "label", "namespace", "flexdesk", "elbv2.k8s.aws/pod-readiness-gate-inject-")
+    errors, gates = _rollout_5xx(env, world)
+    assert gates and not any(gates)
+    assert errors > 0
