@@ -101,6 +101,13 @@ def status(opts: Options, directory: Path) -> int:
     requests = detail.get("aws_requests") or {}
     if requests:
         ui.info(f"  AWS requests: {requests.get('total', requests)}")
+    hits = {
+        "AWS connections dropped": detail.get("aws_drops_injected") or {},
+        "Kubernetes API faults": detail.get("kube_api_faults_injected") or {},
+    }
+    for what, counts in hits.items():
+        if any(counts.values()):
+            ui.info(f"  {what}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return 0
 
 

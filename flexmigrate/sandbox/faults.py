@@ -26,6 +26,8 @@ FAULT_HELP = {
     "metrics-lag": "SECONDS  delay before a metric period is published",
     "metric-period": "SECONDS  period of published metrics (real ALB metrics: 60)",
     "aws-throttle": "RATE  fraction of AWS calls answered with a throttling error or 503",
+    "aws-drop": "RATE  fraction of AWS calls whose connection closes without an answer: half "
+    "before the service sees the call, half after it carried it out (the answer is lost)",
     "kube-api-faults": "RATE  fraction of Kubernetes API requests answered 429, 500, 409 (updates) "
     "or with the connection closed",
     "iam-propagation": "SECONDS  a new IAM role is refused by EKS creates this long "
@@ -50,6 +52,7 @@ class Faults:
     metrics_lag: float = 0.0
     metric_period: int = 1
     aws_throttle: float = 0.0
+    aws_drop: float = 0.0
     iam_propagation: float = 0.0
     kube_api_faults: float = 0.0
 
@@ -88,6 +91,8 @@ class Faults:
                 return replace(self, iam_propagation=delay)
             if name == "aws-throttle":
                 return replace(self, aws_throttle=_fraction(value))
+            if name == "aws-drop":
+                return replace(self, aws_drop=_fraction(value))
             if name == "kube-api-faults":
                 return replace(self, kube_api_faults=_fraction(value))
             flag = {
