@@ -96,7 +96,9 @@ def status(opts: Options, directory: Path) -> int:
         return 0
     ui.info(f"sandbox pid {detail['pid']}, up {detail['uptime_seconds']:.0f}s, in {detail['dir']}")
     ui.info(f"  AWS front {detail['aws_endpoint']}   Kubernetes {detail['kube_endpoint']}")
-    active = {k: v for k, v in detail.get("faults", {}).items() if v not in (0, 0.0, False, 1)}
+    active = {
+        k: v for k, v in detail.get("faults", {}).items() if v not in (0, 0.0, False, 1, (), [])
+    }
     ui.info(f"  faults: {active or 'none'}")
     requests = detail.get("aws_requests") or {}
     if requests:
@@ -123,6 +125,6 @@ def inject(opts: Options, directory: Path, specs: tuple[str, ...], clear: bool) 
     if opts.json:
         ui.emit_json(result)
     else:
-        active = {k: v for k, v in result["faults"].items() if v not in (0, 0.0, False, 1)}
+        active = {k: v for k, v in result["faults"].items() if v not in (0, 0.0, False, 1, (), [])}
         ui.success(f"faults now: {active or 'none'}")
     return 0

@@ -144,7 +144,7 @@ class AwsFront:
     def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         inbound = _inbound(environ)
         call = self._router.identify(inbound)
-        dropped = self._drop()
+        dropped = self._drop(call)
         if dropped == "before":  # the service never sees it
             self._ledger.record(call.service, call.operation, 0, throttled=False, dropped=dropped)
             close_connection(environ)
@@ -188,9 +188,14 @@ class AwsFront:
             return [reply.body]
         return reply.body
 
-    def _drop(self) -> Drop | None:
-        faults = self.config.faults.get() if self.config.faults is not None else None
-        if faults is None or faults.aws_drop <= 0.0:
+    def _drop(self, call: Call) -> Drop | None:
+        board = self.config.faults
+        if board is None:
+            return None
+        faults = board.get()
+        if faults.aws_lose_answer and board.take_lost_answer(call.service, call.operation):
+            return "after"
+        if faults.aws_drop <= 0.0:
             return None
         return self._dropper.draw(faults.aws_drop)
 

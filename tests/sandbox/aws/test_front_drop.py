@@ -13,7 +13,6 @@ from botocore.exceptions import ClientError
 from front_helpers import ClientFactory, make_client, unique
 
 from flexmigrate.sandbox.aws import AwsFront, FrontConfig
-from flexmigrate.sandbox.aws.drops import Dropper
 from flexmigrate.sandbox.faults import FaultBoard, Faults, FaultSpecError, parse_specs
 
 _TRUST = json.dumps(
@@ -30,26 +29,13 @@ _TRUST = json.dumps(
 )
 
 
-def _first_answer_lost_then_none(rate: float) -> int:
-    """A seed whose first request has its answer lost and whose second goes through."""
-    for seed in range(10_000):
-        dropper = Dropper(seed, after_share=1.0)
-        if dropper.draw(rate) == "after" and dropper.draw(rate) is None:
-            return seed
-    raise AssertionError("no such seed")
-
-
 @pytest.fixture
 def lossy(moto_url: str) -> Iterator[tuple[AwsFront, FaultBoard]]:
-    """A front whose first request is carried out and its answer lost."""
-    board = FaultBoard(Faults(aws_drop=0.5))
-    config = FrontConfig(
-        moto_url=moto_url,
-        faults=board,
-        drop_seed=_first_answer_lost_then_none(0.5),
-        drop_after_share=1.0,
+    """A front that loses the answer of the next CreateRole and the next RunInstances."""
+    board = FaultBoard(
+        parse_specs(["aws-lose-answer=CreateRole", "aws-lose-answer=ec2:RunInstances"])
     )
-    with AwsFront(config) as running:
+    with AwsFront(FrontConfig(moto_url=moto_url, faults=board)) as running:
         yield running, board
 
 
@@ -57,6 +43,10 @@ def test_the_spec_takes_a_fraction() -> None:
     assert parse_specs(["aws-drop=0.05"]).aws_drop == 0.05
     with pytest.raises(FaultSpecError):
         parse_specs(["aws-drop=2"])
+    armed = parse_specs(["aws-lose-answer=CreateRole", "aws-lose-answer=ec2:CreateImage"])
+    assert armed.aws_lose_answer == ("CreateRole", "ec2:CreateImage")
+    # through the daemon's control port the board travels as JSON
+    assert Faults.from_dict(json.loads(json.dumps(armed.as_dict()))) == armed
 
 
 def test_both_kinds_happen_and_botocore_retries_each(moto_url: str) -> None:
@@ -102,7 +92,7 @@ def test_a_create_whose_answer_was_lost_meets_what_it_made(
     try:
         with pytest.raises(ClientError) as raised:
             iam.create_role(RoleName=name, AssumeRolePolicyDocument=_TRUST)
-        board.clear()
+        assert board.get().aws_lose_answer == ("ec2:RunInstances",)  # once, then disarmed
         # the caller made one call and is told it already exists: its own first attempt
         assert raised.value.response["Error"]["Code"] == "EntityAlreadyExists"
         assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == 1
@@ -130,7 +120,7 @@ def test_a_client_token_makes_the_retried_launch_the_same_launch(
             SubnetId=network["subnets"][0],
             ClientToken=token,
         )
-        board.clear()
+        assert board.get().aws_lose_answer == ("CreateRole",)
         assert answer["ResponseMetadata"]["RetryAttempts"] == 1
         launched = [
             i["InstanceId"]
