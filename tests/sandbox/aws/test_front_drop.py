@@ -134,3 +134,40 @@ def test_a_client_token_makes_the_retried_launch_the_same_launch(
     assert launched == [answer["Instances"][0]["InstanceId"]]
     runs = [e for e in front.requests() if e["operation"] == "RunInstances"]
     assert [e.get("dropped") for e in runs] == ["after", None]
+
+
+def test_a_deregistration_retried_after_a_lost_answer_succeeds_as_in_elb(
+    moto_url: str, aws: ClientFactory, network: dict[str, Any]
+) -> None:
+    # ELB refuses to deregister only a target that does not exist or is outside the group's
+    # VPC (InvalidTarget); deregistering one it already deregistered is not an error. moto
+    # forgets a deregistered target and refuses it: the front must not pass that on.
+    image = aws("ec2").describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = aws("ec2").run_instances(
+        ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+        SubnetId=network["subnets"][0],
+    )["Instances"][0]["InstanceId"]  # fmt: skip
+    elbv2 = aws("elbv2")
+    group = elbv2.create_target_group(
+        Name=unique("lost-deregister"), Protocol="HTTP", Port=80, VpcId=network["vpc"],
+        TargetType="instance",
+    )["TargetGroups"][0]["TargetGroupArn"]  # fmt: skip
+    elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": instance}])
+    board = FaultBoard(parse_specs(["aws-lose-answer=elbv2:DeregisterTargets"]))
+    with AwsFront(FrontConfig(moto_url=moto_url, faults=board)) as lossy:
+        client = make_client("elbv2", lossy.url)
+        try:
+            answer = client.deregister_targets(TargetGroupArn=group, Targets=[{"Id": instance}])
+            assert answer["ResponseMetadata"]["RetryAttempts"] == 1
+            # a target that never was in the group is still refused
+            with pytest.raises(ClientError) as raised:
+                client.deregister_targets(
+                    TargetGroupArn=group, Targets=[{"Id": "i-0000000000000000f"}]
+                )
+            assert raised.value.response["Error"]["Code"] == "InvalidTarget"
+        finally:
+            client.close()
+        calls = [e for e in lossy.requests() if e["operation"] == "DeregisterTargets"]
+    assert [e.get("dropped") for e in calls] == ["after", None, None]
+    health = elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+    assert [d["Target"]["Id"] for d in health if d["TargetHealth"]["State"] != "unused"] == []
