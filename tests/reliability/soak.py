@@ -86,7 +86,7 @@ def soak(
         if not command:
             print(f"the migration completed after {result.killed} kills, before {kills}")
             break
-        delay = chance.uniform(0.5, 4.0)
+        delay = chance.uniform(0.5, 3.0)
         process = subprocess.Popen(
             rehearsal.argv("--yes", *command.split()),
             stdout=subprocess.PIPE,
