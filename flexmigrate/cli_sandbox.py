@@ -33,7 +33,10 @@ Fault SPECs:
   metrics-missing         no EKS metrics are published
   metrics-lag=SECONDS     metric periods are published late
   metric-period=SECONDS   period of published metrics (real ALBs: 60)
-  aws-throttle=RATE       RATE of AWS calls answered with throttling errors or 503"""
+  aws-throttle=RATE       RATE of AWS calls answered with throttling errors or 503
+  aws-drop=RATE           RATE of AWS connections closed unanswered (before or after the call)
+  aws-lose-answer=OP      the next call of OP is carried out and its answer lost, once
+  kube-api-faults=RATE    RATE of Kubernetes API requests answered 429, 500, 409 or dropped"""
 
 
 @click.group(epilog=_INJECT_HELP)

@@ -64,6 +64,23 @@ NOT_FOUND_CODES = {
     "ResourceNotFound",
 }
 
+# "It exists already": what a create meets when botocore retried it after the answer to an
+# attempt that AWS carried out was lost (a dropped connection, a read timeout).
+ALREADY_EXISTS_CODES = {
+    "EntityAlreadyExists",
+    "ResourceExistsException",
+    "ResourceAlreadyExistsException",
+    "AlreadyExistsException",
+    "BucketAlreadyOwnedByYou",
+    "DuplicateTargetGroupName",
+    "DuplicateLoadBalancerName",
+    "DuplicateListener",
+    "InvalidGroup.Duplicate",
+    "InvalidPermission.Duplicate",
+    "InvalidAMIName.Duplicate",
+    "InvalidLaunchTemplateName.AlreadyExistsException",
+}
+
 CallListener = Callable[[str, str, str, dict[str, Any]], None]
 """(event: "intent" | "result" | "error", service, operation, details) for mutating calls."""
 
@@ -134,6 +151,13 @@ def wrap_error(exc: BaseException, service: str, operation: str) -> BaseExceptio
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         message = REDACT(f"{where} failed: {code}: {error.get('Message', '')}".rstrip(": "))
         transient = code in THROTTLING_CODES or status >= 500
+        retried = int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
+        if code in ALREADY_EXISTS_CODES and retried:
+            # AWS may have carried out an earlier attempt whose answer was lost: what exists
+            # may be this very call's. A step run again looks it up and adopts it by its
+            # ownership tags (as after a crash), or refuses it if it is someone else's.
+            message += " (the call was retried: what exists may be its own earlier attempt)"
+            transient = True
         cls = TransientCloudError if transient else CloudError
         hint = None
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):

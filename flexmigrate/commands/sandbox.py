@@ -96,11 +96,20 @@ def status(opts: Options, directory: Path) -> int:
         return 0
     ui.info(f"sandbox pid {detail['pid']}, up {detail['uptime_seconds']:.0f}s, in {detail['dir']}")
     ui.info(f"  AWS front {detail['aws_endpoint']}   Kubernetes {detail['kube_endpoint']}")
-    active = {k: v for k, v in detail.get("faults", {}).items() if v not in (0, 0.0, False, 1)}
+    active = {
+        k: v for k, v in detail.get("faults", {}).items() if v not in (0, 0.0, False, 1, (), [])
+    }
     ui.info(f"  faults: {active or 'none'}")
     requests = detail.get("aws_requests") or {}
     if requests:
         ui.info(f"  AWS requests: {requests.get('total', requests)}")
+    hits = {
+        "AWS connections dropped": detail.get("aws_drops_injected") or {},
+        "Kubernetes API faults": detail.get("kube_api_faults_injected") or {},
+    }
+    for what, counts in hits.items():
+        if any(counts.values()):
+            ui.info(f"  {what}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return 0
 
 
@@ -116,6 +125,6 @@ def inject(opts: Options, directory: Path, specs: tuple[str, ...], clear: bool) 
     if opts.json:
         ui.emit_json(result)
     else:
-        active = {k: v for k, v in result["faults"].items() if v not in (0, 0.0, False, 1)}
+        active = {k: v for k, v in result["faults"].items() if v not in (0, 0.0, False, 1, (), [])}
         ui.success(f"faults now: {active or 'none'}")
     return 0

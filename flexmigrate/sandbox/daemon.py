@@ -231,6 +231,8 @@ class Sandbox:
             "kube_endpoint": self.kube.url,
             "faults": self.faults.get().as_dict(),
             "kube_api_faults_injected": injected_kube_faults(),
+            # aws-drop: connections closed before the service saw the call / after it was done
+            "aws_drops_injected": stats.get("dropped", {}),
             "aws_requests": stats,
             "instance_reboots": self.front.reboots(),
             "traffic": self.traffic.snapshot(),

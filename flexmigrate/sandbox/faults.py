@@ -26,6 +26,10 @@ FAULT_HELP = {
     "metrics-lag": "SECONDS  delay before a metric period is published",
     "metric-period": "SECONDS  period of published metrics (real ALB metrics: 60)",
     "aws-throttle": "RATE  fraction of AWS calls answered with a throttling error or 503",
+    "aws-drop": "RATE  fraction of AWS calls whose connection closes without an answer: half "
+    "before the service sees the call, half after it carried it out (the answer is lost)",
+    "aws-lose-answer": "OPERATION  the next call of OPERATION (e.g. CreateRole, or "
+    "ec2:CreateImage) is carried out and its answer lost, once; several with one spec each",
     "kube-api-faults": "RATE  fraction of Kubernetes API requests answered 429, 500, 409 (updates) "
     "or with the connection closed",
     "iam-propagation": "SECONDS  a new IAM role is refused by EKS creates this long "
@@ -50,6 +54,8 @@ class Faults:
     metrics_lag: float = 0.0
     metric_period: int = 1
     aws_throttle: float = 0.0
+    aws_drop: float = 0.0
+    aws_lose_answer: tuple[str, ...] = ()
     iam_propagation: float = 0.0
     kube_api_faults: float = 0.0
 
@@ -88,16 +94,21 @@ class Faults:
                 return replace(self, iam_propagation=delay)
             if name == "aws-throttle":
                 return replace(self, aws_throttle=_fraction(value))
+            if name == "aws-drop":
+                return replace(self, aws_drop=_fraction(value))
+            if name == "aws-lose-answer":
+                if not value:
+                    raise FaultSpecError("aws-lose-answer needs an OPERATION")
+                return replace(self, aws_lose_answer=(*self.aws_lose_answer, value))
             if name == "kube-api-faults":
                 return replace(self, kube_api_faults=_fraction(value))
-            flag = {
-                "rollout-stuck": "rollout_stuck",
-                "targets-unhealthy": "targets_unhealthy",
-                "metrics-missing": "metrics_missing",
-            }.get(name)
-            if flag is not None:
-                on = value.lower() not in ("0", "false", "off", "no")
-                return replace(self, **{flag: on})
+            on = value.lower() not in ("0", "false", "off", "no")
+            if name == "rollout-stuck":
+                return replace(self, rollout_stuck=on)
+            if name == "targets-unhealthy":
+                return replace(self, targets_unhealthy=on)
+            if name == "metrics-missing":
+                return replace(self, metrics_missing=on)
         except ValueError as exc:
             raise FaultSpecError(f"{spec!r}: {exc}") from exc
         known = ", ".join(sorted(FAULT_HELP))
@@ -109,7 +120,8 @@ class Faults:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Faults:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})  # type: ignore[arg-type]
+        kept = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+        return cls(**kept)  # type: ignore[arg-type]
 
 
 def _fraction(text: str) -> float:
@@ -145,6 +157,18 @@ class FaultBoard:
         with self._lock:
             self._faults = parse_specs(specs, self._faults)
             return self._faults
+
+    def take_lost_answer(self, service: str, operation: str) -> bool:
+        """True once for each armed ``aws-lose-answer`` naming this call (then disarmed)."""
+        with self._lock:
+            armed = self._faults.aws_lose_answer
+            for name in (f"{service}:{operation}", operation):
+                if name in armed:
+                    rest = list(armed)
+                    rest.remove(name)
+                    self._faults = replace(self._faults, aws_lose_answer=tuple(rest))
+                    return True
+            return False
 
     def clear(self) -> None:
         with self._lock:

@@ -28,7 +28,7 @@ from typing import Any
 from tests.conftest import start_sandbox, stop_sandbox
 from tests.reliability.canaries import canaries
 from tests.reliability.inventory import differences, inventory
-from tests.reliability.test_migration_reliability import Rehearsal
+from tests.reliability.rehearsal import Rehearsal
 
 KINDS = ("call-intent", "call-result", "wait")
 PHASES = [f"phase-{n}" for n in range(1, 6)]

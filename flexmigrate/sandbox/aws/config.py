@@ -53,3 +53,8 @@ class FrontConfig:
     # Share of injected faults answered with a 503 "service unavailable" instead of the
     # service's throttling error.
     throttle_unavailable_share: float = 0.2
+    # Seed of the random choice of dropped connections (``aws-drop``); None draws a fresh seed.
+    drop_seed: int | None = None
+    # Share of dropped connections closed after the service carried the call out (the answer
+    # is lost) rather than before it saw the call.
+    drop_after_share: float = 0.5

@@ -1,6 +1,7 @@
 """The AWS front: a threaded HTTP server between AWS clients and moto.
 
-Each request is identified (service, operation), counted, possibly throttled, then either
+Each request is identified (service, operation), counted, possibly dropped (``drops``) or
+throttled, then either
 answered by one of the extensions (EKS, target health, CloudWatch percentiles and composite
 alarms, EC2 client tokens and image reboots) or passed to moto as it came (writes to one S3
 object key one at a time, so conditional writes are atomic as in S3). Nothing here is global:
@@ -20,6 +21,7 @@ from werkzeug.wrappers import Request
 
 from flexmigrate.sandbox.aws.alarms import CompositeAlarms
 from flexmigrate.sandbox.aws.config import FrontConfig
+from flexmigrate.sandbox.aws.drops import ConnectionDropped, Drop, Dropper, close_connection
 from flexmigrate.sandbox.aws.eks import EksFront
 from flexmigrate.sandbox.aws.health import TargetHealth
 from flexmigrate.sandbox.aws.iam_propagation import IamPropagation
@@ -58,6 +60,7 @@ class AwsFront:
         self._router = Router()
         self._ledger = Ledger(config.request_log)
         self._throttler = Throttler(config.throttle_seed, config.throttle_unavailable_share)
+        self._dropper = Dropper(config.drop_seed, config.drop_after_share)
         self._eks = EksFront(self._upstream, config.timing, config.kube_endpoint)
         self._eks.world.addon_hook = config.addon_hook
         self._health = TargetHealth(
@@ -141,16 +144,30 @@ class AwsFront:
     def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         inbound = _inbound(environ)
         call = self._router.identify(inbound)
+        dropped = self._drop(call)
+        if dropped == "before":  # the service never sees it
+            self._ledger.record(call.service, call.operation, 0, throttled=False, dropped=dropped)
+            close_connection(environ)
+            raise ConnectionDropped
         throttled = False
         try:
-            reply = self._throttle(call)
+            reply = None if dropped else self._throttle(call)
             throttled = reply is not None
             if reply is None:
                 reply = self._answer(call, inbound)
         except Exception:  # a front bug must look like an AWS 500, not a hang
             log.exception("front failed on %s.%s", call.service, call.operation)
             reply = error_reply(call, 500, "InternalFailure", "The front failed on this call.")
-        self._ledger.record(call.service, call.operation, reply.status, throttled=throttled)
+        self._ledger.record(
+            call.service, call.operation, reply.status, throttled=throttled, dropped=dropped
+        )
+        if dropped == "after":  # done, and the answer is lost on the way back
+            reply.data()  # read to its end: moto's connection goes back to the pool
+            close = getattr(reply.body, "close", None)
+            if close is not None:
+                close()
+            close_connection(environ)
+            raise ConnectionDropped
         start_response(_status_line(reply.status), reply.headers)
         if isinstance(reply.body, bytes):
             return [reply.body]
@@ -170,6 +187,17 @@ class AwsFront:
         if isinstance(reply.body, bytes):
             return [reply.body]
         return reply.body
+
+    def _drop(self, call: Call) -> Drop | None:
+        board = self.config.faults
+        if board is None:
+            return None
+        faults = board.get()
+        if faults.aws_lose_answer and board.take_lost_answer(call.service, call.operation):
+            return "after"
+        if faults.aws_drop <= 0.0:
+            return None
+        return self._dropper.draw(faults.aws_drop)
 
     def _throttle(self, call: Call) -> Reply | None:
         faults = self.config.faults.get() if self.config.faults is not None else None

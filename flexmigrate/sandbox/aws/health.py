@@ -59,6 +59,7 @@ class TargetHealth:
         self._lock = threading.Lock()
         self._registered: dict[_Key, float] = {}
         self._leaving: dict[_Key, float] = {}  # key -> when draining ends
+        self._deregistered: set[_Key] = set()  # every target this front deregistered
 
     def handle(self, call: Call, inbound: Inbound) -> Reply | None:
         if call.service != "elbv2":
@@ -93,6 +94,15 @@ class TargetHealth:
                 for key in keys:
                     self._registered.pop(key, None)
                     self._leaving[key] = until
+                    self._deregistered.add(key)
+        elif keys and b"InvalidTarget" in reply.data():
+            # ELB answers InvalidTarget only for a target that does not exist or is outside
+            # the group's VPC; one deregistered already (a retry whose first answer was lost)
+            # is deregistered again without error. moto forgets it and refuses it.
+            with self._lock:
+                again = all(key in self._deregistered for key in keys)
+            if again:
+                return _deregistered_reply()
         return reply
 
     def _deregistration_delay(self, call: Call, group_arn: str) -> float:
@@ -299,6 +309,17 @@ def _member(target_id: str, port: str, zone: str | None, check_port: str, v: Ver
         f"<member><Target>{target}</Target><HealthCheckPort>{escape(check_port)}</HealthCheckPort>"
         f"<TargetHealth>{health}</TargetHealth></member>"
     )
+
+
+def _deregistered_reply() -> Reply:
+    rid = request_id()
+    body = (
+        f'<DeregisterTargetsResponse xmlns="{_NS}"><DeregisterTargetsResult/>'
+        f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata>"
+        "</DeregisterTargetsResponse>"
+    ).encode()
+    headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)]
+    return Reply(200, [*headers, ("Content-Length", str(len(body)))], body)
 
 
 def _xml_reply(members: list[str]) -> Reply:

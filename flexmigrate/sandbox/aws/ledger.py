@@ -1,7 +1,9 @@
 """What the front answered: counters for ``stats()`` and one log line per request.
 
 Rehearsal reports count AWS calls from this, and tests count mutating calls from it, so a
-line is written for every request the front answers, throttled ones included.
+line is written for every request the front answers, throttled ones included, and for every
+request whose connection the ``aws-drop`` fault closed (``"dropped": "before"`` with status 0:
+the service never saw it; ``"dropped": "after"`` with the status of the answer that was lost).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Ledger:
         self._entries: list[dict[str, Any]] = []
         self._calls: Counter[tuple[str, str]] = Counter()
         self._throttled: Counter[tuple[str, str]] = Counter()
+        self._dropped: Counter[str] = Counter()
         self._log_path = log_path
         self._log: IO[str] | None = None
 
@@ -34,18 +37,24 @@ class Ledger:
                 self._log.close()
                 self._log = None
 
-    def record(self, service: str, operation: str, status: int, *, throttled: bool) -> None:
-        entry = {
+    def record(
+        self, service: str, operation: str, status: int, *, throttled: bool, dropped: str | None
+    ) -> None:
+        entry: dict[str, Any] = {
             "ts": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
             "service": service,
             "operation": operation,
             "status": status,
         }
+        if dropped:
+            entry["dropped"] = dropped
         with self._lock:
             self._entries.append(entry)
             self._calls[(service, operation)] += 1
             if throttled:
                 self._throttled[(service, operation)] += 1
+            if dropped:
+                self._dropped[dropped] += 1
             if self._log is not None:
                 self._log.write(json.dumps(entry) + "\n")
                 self._log.flush()
@@ -56,13 +65,14 @@ class Ledger:
 
     def stats(self) -> dict[str, Any]:
         """``{"total", "throttled", "requests": {service: {operation: n}},
-        "throttled_requests": {service: {operation: n}}}``."""
+        "throttled_requests": {service: {operation: n}}, "dropped": {"before": n, "after": n}}``."""
         with self._lock:
             return {
                 "total": sum(self._calls.values()),
                 "throttled": sum(self._throttled.values()),
                 "requests": _nest(self._calls),
                 "throttled_requests": _nest(self._throttled),
+                "dropped": {kind: self._dropped[kind] for kind in ("before", "after")},
             }
 
 
