@@ -15,6 +15,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from typing import Any
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
@@ -57,6 +58,18 @@ class _Server(ThreadedWSGIServer):
         self._open: set[ssl.SSLSocket] = set()
         self._open_lock = threading.Condition()
         self._busy = 0
+        # Connection threads are daemons, which socketserver does not keep: kept here so a
+        # stop can join them, not only see their requests end.
+        self._workers: set[threading.Thread] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        worker = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), daemon=True
+        )
+        with self._open_lock:
+            self._workers = {t for t in self._workers if t.is_alive()}
+            self._workers.add(worker)
+        worker.start()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
@@ -86,9 +99,16 @@ class _Server(ThreadedWSGIServer):
             _close(tls)
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait for the connection threads to finish (they are daemons, but should end)."""
+        """Wait for the connection threads to finish (they are daemons, but should end): their
+        requests first, then the threads themselves, which still close their sockets after."""
+        deadline = time.monotonic() + timeout
         with self._open_lock:
-            return self._open_lock.wait_for(lambda: self._busy == 0, timeout)
+            if not self._open_lock.wait_for(lambda: self._busy == 0, timeout):
+                return False
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        return not any(worker.is_alive() for worker in workers)
 
     def close_connections(self) -> None:
         with self._open_lock:

@@ -396,6 +396,30 @@ def test_stop_ends_watches_and_leaves_no_threads(start_emulator: Start) -> None:
     assert leftovers == [], leftovers
 
 
+def test_stop_joins_connection_threads_still_closing_their_sockets(
+    start_emulator: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection thread closes its socket after its last request ends; on a loaded machine
+    that can outlast the request by a moment (CI's floors pass caught one left behind by the
+    test above). Stop waits for the thread, not only for its requests: made slow here."""
+    from flexmigrate.sandbox.kube import server as kube_server
+
+    closing = kube_server._Server.shutdown_request
+
+    def slow_close(self: Any, request: Any) -> None:
+        time.sleep(0.5)
+        closing(self, request)
+
+    monkeypatch.setattr(kube_server._Server, "shutdown_request", slow_close)
+    emulator = start_emulator()
+    before = {t.ident for t in threading.enumerate()}
+    with api_client(emulator, make_token()) as api:
+        client.CoreV1Api(api).list_namespace()
+    emulator.stop()
+    leftovers = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert leftovers == [], leftovers
+
+
 @pytest.mark.parametrize("delay", [0.2])
 def test_deleted_namespace_is_gone_within_the_finalize_delay(
     start_emulator: Start, delay: float
