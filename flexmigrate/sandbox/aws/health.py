@@ -97,12 +97,14 @@ class TargetHealth:
                     self._deregistered.add(key)
         elif keys and b"InvalidTarget" in reply.data():
             # ELB answers InvalidTarget only for a target that does not exist or is outside
-            # the group's VPC; one deregistered already (a retry whose first answer was lost)
-            # is deregistered again without error. moto forgets it and refuses it.
+            # the group's VPC (Elastic Load Balancing API Reference, DeregisterTargets,
+            # "Errors"; botocore's elbv2 model); one deregistered already (a retry whose first
+            # answer was lost) is deregistered again without error. moto forgets it and
+            # refuses it.
             with self._lock:
                 again = all(key in self._deregistered for key in keys)
             if again:
-                return _deregistered_reply()
+                return _xml_reply("DeregisterTargets", "")
         return reply
 
     def _deregistration_delay(self, call: Call, group_arn: str) -> float:
@@ -156,7 +158,10 @@ class TargetHealth:
             else:
                 verdict = reach.verdict(target_id, check_port)
             members.append(_member(target_id, port, zone, str(check_port), verdict))
-        return _xml_reply(members)
+        return _xml_reply(
+            "DescribeTargetHealth",
+            f"<TargetHealthDescriptions>{''.join(members)}</TargetHealthDescriptions>",
+        )
 
 
 class _Reach:
@@ -311,24 +316,13 @@ def _member(target_id: str, port: str, zone: str | None, check_port: str, v: Ver
     )
 
 
-def _deregistered_reply() -> Reply:
+def _xml_reply(operation: str, result: str) -> Reply:
+    """An Elastic Load Balancing query-protocol answer: ``<{operation}Result>`` in its envelope."""
     rid = request_id()
     body = (
-        f'<DeregisterTargetsResponse xmlns="{_NS}"><DeregisterTargetsResult/>'
+        f'<{operation}Response xmlns="{_NS}"><{operation}Result>{result}</{operation}Result>'
         f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata>"
-        "</DeregisterTargetsResponse>"
-    ).encode()
-    headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)]
-    return Reply(200, [*headers, ("Content-Length", str(len(body)))], body)
-
-
-def _xml_reply(members: list[str]) -> Reply:
-    rid = request_id()
-    body = (
-        f'<DescribeTargetHealthResponse xmlns="{_NS}"><DescribeTargetHealthResult>'
-        f"<TargetHealthDescriptions>{''.join(members)}</TargetHealthDescriptions>"
-        f"</DescribeTargetHealthResult><ResponseMetadata><RequestId>{rid}</RequestId>"
-        "</ResponseMetadata></DescribeTargetHealthResponse>"
+        f"</{operation}Response>"
     ).encode()
     return Reply(
         200,
