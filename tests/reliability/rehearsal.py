@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SANDBOX_RUNBOOK, Sandbox, child_env, start_sandbox, stop_sandbox
+from tests.conftest import (
+    SANDBOX_RUNBOOK,
+    Sandbox,
+    child_env,
+    cli_argv,
+    start_sandbox,
+    stop_sandbox,
+)
 from tests.reliability.canaries import canaries
 from tests.reliability.inventory import inventory
 
@@ -35,9 +41,7 @@ class Rehearsal:
 
     def argv(self, *args: str) -> list[str]:
         return [
-            sys.executable,
-            "-m",
-            "flexmigrate",
+            *cli_argv(),
             "--runbook",
             str(SANDBOX_RUNBOOK),
             "--state-dir",
