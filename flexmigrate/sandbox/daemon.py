@@ -146,6 +146,7 @@ class Sandbox:
             requests_per_second=self.spec.requests_per_second,
             host=self.spec.domain_name,
             health_url=self.front.inside_url,
+            world_version=self.front.world_version,
         )
         self.traffic.start()
         self._parts.append(self.traffic)

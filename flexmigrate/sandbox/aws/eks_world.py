@@ -160,6 +160,8 @@ class EksWorld:
         self.clusters: dict[tuple[str, str], ClusterRecord] = {}
         self.nodegroups: dict[tuple[str, str, str], NodegroupRecord] = {}
         self.updates: dict[str, UpdateRecord] = {}
+        # How many clusters, node groups and add-ons finished deleting (and left moto).
+        self.reaped = 0
         # (cluster, add-on, version or None when deleted): the add-on's objects in the cluster.
         self.addon_hook: Callable[[str, str, str | None], None] | None = None
         self._wake = threading.Event()
@@ -214,13 +216,16 @@ class EksWorld:
                     eks = self.upstream.client("eks", region, access_key)
                     _ignore_missing(eks.delete_nodegroup, clusterName=cluster, nodegroupName=name)
                     del self.nodegroups[key]
+                    self.reaped += 1
             for cluster_key, record in list(self.clusters.items()):
                 for addon_name, addon in list(record.addons.items()):
                     if addon.life.status(now) is None:
                         del record.addons[addon_name]
+                        self.reaped += 1
                 if record.life.status(now) is None:
                     self._remove_cluster(record)
                     del self.clusters[cluster_key]
+                    self.reaped += 1
 
     def _remove_cluster(self, record: ClusterRecord) -> None:
         eks = self.upstream.client("eks", record.region, record.access_key)

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 _POLL = 0.05
+# Operations that only read. Every other call may change the world (``world_version``).
+_READS = ("Describe", "List", "Get", "Head")
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -71,6 +73,8 @@ class AwsFront:
         self._instances = InstanceCalls(self._upstream)
         self._iam = IamPropagation(config.faults)
         self._object_writes = ObjectWrites()
+        self._writes = 0
+        self._writes_lock = threading.Lock()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._inside: BaseWSGIServer | None = None
@@ -135,6 +139,14 @@ class AwsFront:
     def requests(self) -> list[dict[str, Any]]:
         return self._ledger.entries()
 
+    def world_version(self) -> int:
+        """A number that changes whenever what moto holds may have changed: after every call
+        that is not a read (counted once it is answered, whatever the answer) and whenever
+        EKS finishes deleting something. Target health moving from ``initial`` or ``draining``
+        with time is not counted: a reader sees those states and reads again."""
+        with self._writes_lock:
+            return self._writes + self._eks.world.reaped
+
     def reboots(self) -> list[dict[str, Any]]:
         """Instances CreateImage rebooted (see ``instances``)."""
         return self._instances.reboots()
@@ -161,6 +173,9 @@ class AwsFront:
         self._ledger.record(
             call.service, call.operation, reply.status, throttled=throttled, dropped=dropped
         )
+        if not throttled and not call.operation.startswith(_READS):
+            with self._writes_lock:
+                self._writes += 1
         if dropped == "after":  # done, and the answer is lost on the way back
             reply.data()  # read to its end: moto's connection goes back to the pool
             close = getattr(reply.body, "close", None)

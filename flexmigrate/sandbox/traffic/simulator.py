@@ -2,10 +2,16 @@
 
 Phase 4's health gates watch CloudWatch while weight moves from the EC2 target group to
 the EKS one, so the sandbox must make those metrics move too. Each tick the simulator
-reads the load balancers, listeners, rules and target groups fresh from moto (the
-migration changes them between ticks), sends ``requests_per_second`` worth of requests
-through them (see ``routing``), publishes what a real ALB would publish in
+sends ``requests_per_second`` worth of requests through the load balancers, listeners,
+rules and target groups (see ``routing``), publishes what a real ALB would publish in
 ``AWS/ApplicationELB``, and evaluates the alarms on those metrics (see ``alarms``).
+
+The migration changes weights, rules, targets and alarms between ticks. Without
+``world_version`` every tick reads them all again. With it (the AWS front's count of calls
+that may have changed the world), a tick reads them again only when the count moved, the
+faults changed, or a target was last seen in a state it leaves with time alone
+(``initial``, ``draining``) — otherwise what was read last still holds. A sandbox at
+rest then makes no ELB or alarm reads at all, where it used to make a dozen a second.
 
 What it publishes, per period of ``faults.metric_period`` seconds, once the period has
 ended plus ``faults.metrics_lag`` seconds, timestamped at the period's start — with
@@ -36,6 +42,7 @@ health checks, or are not checked yet, fail requests too, so those requests are 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import logging
 import math
@@ -115,6 +122,7 @@ class TrafficSimulator:
         clock: Callable[[], float] = time.time,
         host: str = DEFAULT_HOST,
         health_url: str | None = None,
+        world_version: Callable[[], int] | None = None,
     ) -> None:
         self._elbv2 = session.client("elbv2", endpoint_url=endpoint_url, region_name=region)
         # Target health as the ALB sees it (``initial``, ``draining``, failed checks) is the
@@ -138,6 +146,9 @@ class TrafficSimulator:
         self._thread: threading.Thread | None = None
         self._last_tick: float | None = None
         self._carry: dict[str, float] = {}
+        self._world_version = world_version
+        self._topology: tuple[tuple[int, Faults], list[LoadBalancerView]] | None = None
+        self._alarms: tuple[int, list[AlarmSpec]] | None = None
         self._pending: dict[tuple[float, int], _PeriodBuffer] = {}
         self._store = MetricStore()
         self._published: dict[str, dict[str, Any]] = {}
@@ -189,7 +200,9 @@ class TrafficSimulator:
         with self._lock:
             now = self._clock() if now is None else now
             faults = self._faults.get()
-            load_balancers = read_load_balancers(self._elbv2, faults, self._host, self._health)
+            # Read before the world, so a change made during the reads moves it again.
+            version = self._world_version() if self._world_version is not None else None
+            load_balancers = self._load_balancers(version, faults)
             start = self._last_tick if self._last_tick is not None else now - self._interval
             start = max(start, now - _MAX_CATCH_UP_INTERVALS * self._interval)
             if now > start:
@@ -198,13 +211,23 @@ class TrafficSimulator:
                 self._last_tick = now
             self._publish_due(now, faults)
             self._store.prune(now)
-            alarms = self._evaluate_alarms(now, faults)
+            alarms = self._evaluate_alarms(now, faults, version)
             self._snapshot = {
                 "at": now,
                 "target_groups": self._describe(load_balancers),
                 "alarms": alarms,
                 "last_error": None,
             }
+
+    def _load_balancers(self, version: int | None, faults: Faults) -> list[LoadBalancerView]:
+        if version is not None and self._topology is not None:
+            (seen, seen_faults), views = self._topology
+            settling = any(tg.settling for lb in views for tg in lb.target_groups.values())
+            if seen == version and seen_faults == faults and not settling:
+                return views
+        views = read_load_balancers(self._elbv2, faults, self._host, self._health)
+        self._topology = ((version, faults), views) if version is not None else None
+        return views
 
     def snapshot(self) -> dict[str, Any]:
         """What was last published per target group, current shares and health, alarm states."""
@@ -385,27 +408,39 @@ class TrafficSimulator:
 
     # -- alarms -----------------------------------------------------------------------
 
-    def _evaluate_alarms(self, now: float, faults: Faults) -> dict[str, str]:
+    def _evaluate_alarms(self, now: float, faults: Faults, version: int | None) -> dict[str, str]:
+        specs = self._alarm_specs(version)
         states: dict[str, str] = {}
-        for page in self._cloudwatch.get_paginator("describe_alarms").paginate(
-            AlarmTypes=["MetricAlarm"]
-        ):
-            for alarm in page.get("MetricAlarms", ()):
-                spec = AlarmSpec.from_api(alarm)
-                if spec is None:
-                    continue
-                verdict = evaluate(spec, self._store, now, delay=faults.metrics_lag)
-                states[spec.name] = spec.state
-                if verdict is None or verdict.state == spec.state:
-                    continue
-                self._cloudwatch.set_alarm_state(
-                    AlarmName=spec.name,
-                    StateValue=verdict.state,
-                    StateReason=verdict.reason,
-                    StateReasonData=verdict.reason_data,
-                )
-                states[spec.name] = verdict.state
+        for index, spec in enumerate(specs):
+            verdict = evaluate(spec, self._store, now, delay=faults.metrics_lag)
+            states[spec.name] = spec.state
+            if verdict is None or verdict.state == spec.state:
+                continue
+            self._cloudwatch.set_alarm_state(
+                AlarmName=spec.name,
+                StateValue=verdict.state,
+                StateReason=verdict.reason,
+                StateReasonData=verdict.reason_data,
+            )
+            states[spec.name] = verdict.state
+            # The simulator's own change, made past the front: what it read stays true.
+            specs[index] = dataclasses.replace(spec, state=verdict.state)
         return states
+
+    def _alarm_specs(self, version: int | None) -> list[AlarmSpec]:
+        """The metric alarms this simulator evaluates, read again when the world moved."""
+        if version is not None and self._alarms is not None and self._alarms[0] == version:
+            return self._alarms[1]
+        specs = [
+            spec
+            for page in self._cloudwatch.get_paginator("describe_alarms").paginate(
+                AlarmTypes=["MetricAlarm"]
+            )
+            for alarm in page.get("MetricAlarms", ())
+            if (spec := AlarmSpec.from_api(alarm)) is not None
+        ]
+        self._alarms = (version, specs) if version is not None else None
+        return specs
 
     # -- status -----------------------------------------------------------------------
 

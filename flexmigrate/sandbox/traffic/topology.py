@@ -1,7 +1,7 @@
-"""What the simulator reads from ELBv2 on every tick: load balancers, routing, target health.
+"""What the simulator reads from ELBv2: load balancers, routing, target health.
 
-Read fresh each tick because the migration changes weights, rules and targets between
-ticks; nothing here is cached across ticks.
+Read fresh whenever the world may have changed (the simulator decides when; see
+``simulator``); nothing here is cached across reads.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from flexmigrate.sandbox.traffic.series import metric_dimension
 
 # Target states an ALB counts as registered; draining and unused targets get no requests.
 _REGISTERED_STATES = ("healthy", "unhealthy", "initial", "unavailable")
+# States a target leaves with time alone, without any call: its first health checks are
+# still running, or its deregistration delay has not ended.
+_PASSING_STATES = ("initial", "draining")
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class TargetGroupView:
     target_type: str
     registered: int
     healthy: int
+    # Some target is in a state it leaves with time alone (``initial``, ``draining``).
+    settling: bool = False
 
     @property
     def eks(self) -> bool:
@@ -55,7 +60,7 @@ def read_load_balancers(
         for page in elbv2.get_paginator("describe_target_groups").paginate()
         for tg in page["TargetGroups"]
     }
-    health: dict[str, tuple[int, int]] = {}
+    health: dict[str, tuple[int, int, bool]] = {}
     result = []
     for page in elbv2.get_paginator("describe_load_balancers").paginate():
         for lb in page["LoadBalancers"]:
@@ -73,7 +78,7 @@ def read_load_balancers(
                     health[tg_arn] = _health(
                         health_source or elbv2, tg_arn, tg.get("TargetType"), faults
                     )
-                registered, healthy = health[tg_arn]
+                registered, healthy, settling = health[tg_arn]
                 views[tg_arn] = TargetGroupView(
                     arn=tg_arn,
                     name=tg["TargetGroupName"],
@@ -81,6 +86,7 @@ def read_load_balancers(
                     target_type=str(tg.get("TargetType", "instance")),
                     registered=registered,
                     healthy=healthy,
+                    settling=settling,
                 )
             result.append(
                 LoadBalancerView(
@@ -111,12 +117,15 @@ def _listeners(elbv2: Any, lb_arn: str) -> Iterator[Listener]:
             yield listener_from_api(listener, rules)
 
 
-def _health(elbv2: Any, tg_arn: str, target_type: str | None, faults: Faults) -> tuple[int, int]:
-    """(registered, healthy) targets of one target group."""
+def _health(
+    elbv2: Any, tg_arn: str, target_type: str | None, faults: Faults
+) -> tuple[int, int, bool]:
+    """(registered, healthy) targets of one target group, and whether any is settling."""
     answer = elbv2.describe_target_health(TargetGroupArn=tg_arn)
     states = [d["TargetHealth"]["State"] for d in answer["TargetHealthDescriptions"]]
     registered = sum(1 for state in states if state in _REGISTERED_STATES)
     healthy = sum(1 for state in states if state == "healthy")
     if target_type == "ip" and faults.targets_unhealthy:
         healthy = 0
-    return registered, healthy
+    settling = any(state in _PASSING_STATES for state in states)
+    return registered, healthy, settling
