@@ -18,6 +18,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -339,6 +340,37 @@ def _offer_managed_policies() -> None:
     )
 
 
+def _share_botocore_models() -> None:
+    """One botocore loader for every botocore session in this process.
+
+    botocore reads its JSON models once per session, and this process makes many: moto makes
+    three to list EC2's regions and one per backend it creates, besides the world's seeding
+    and the front's own clients. EC2's model alone (1 MB) was read six times at each start,
+    a second of the daemon's three. A loader caches what it read, and the files cannot
+    change while the process runs; boto3 adds its own data directory to the loader of each
+    session it makes, which the shared one keeps once.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    class _Once(list[str]):
+        def append(self, path: str) -> None:
+            if path not in self:
+                super().append(path)
+
+        def extend(self, paths: Iterable[str]) -> None:
+            for path in paths:
+                self.append(path)
+
+    shared = botocore.loaders.Loader(extra_search_paths=_Once())
+    original = botocore.loaders.create_loader
+
+    def create_loader(search_path_string: str | None = None) -> Any:
+        return shared if search_path_string is None else original(search_path_string)
+
+    vars(botocore.session)["create_loader"] = create_loader
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     files = SandboxFiles(args.dir.resolve())
@@ -352,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = Sandbox(args)
     # moto answers every request as this account (it reads the variable per request).
     os.environ["MOTO_ACCOUNT_ID"] = sandbox.spec.account_id
+    _share_botocore_models()
     _offer_managed_policies()
     signal.signal(signal.SIGTERM, lambda *_: sandbox.stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: sandbox.stop_requested.set())
