@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request
 
 from flexmigrate.sandbox.aws.alarms import CompositeAlarms
@@ -34,6 +33,7 @@ from flexmigrate.sandbox.aws.s3_writes import ObjectWrites
 from flexmigrate.sandbox.aws.throttle import Throttler
 from flexmigrate.sandbox.aws.upstream import MotoUpstream
 from flexmigrate.sandbox.aws.wire import Inbound, Reply
+from flexmigrate.sandbox.keepalive import KeepAliveHandler, KeepAliveServer
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,8 @@ _POLL = 0.05
 _READS = ("Describe", "List", "Get", "Head")
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Logs to the module logger instead of stderr; HTTP/1.1 so clients keep connections."""
-
-    protocol_version = "HTTP/1.1"
+class _QuietHandler(KeepAliveHandler):
+    """Keeps connections as AWS endpoints do; logs to the module logger instead of stderr."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.debug("%s %s -> %s", self.command, self.path, code)
@@ -75,9 +73,9 @@ class AwsFront:
         self._object_writes = ObjectWrites()
         self._writes = 0
         self._writes_lock = threading.Lock()
-        self._server: BaseWSGIServer | None = None
+        self._server: KeepAliveServer | None = None
         self._thread: threading.Thread | None = None
-        self._inside: BaseWSGIServer | None = None
+        self._inside: KeepAliveServer | None = None
         self._inside_thread: threading.Thread | None = None
         self.url = ""
         # The same answers for the sandbox's own parts (the traffic simulator reading what
@@ -89,10 +87,7 @@ class AwsFront:
     def start(self) -> None:
         """Start serving; the socket listens before this returns, so callers may connect."""
         self._ledger.open()
-        self._server = make_server(
-            self.config.host, self.config.port, self._app, threaded=True,
-            request_handler=_QuietHandler,
-        )  # fmt: skip
+        self._server = KeepAliveServer(self.config.host, self.config.port, self._app, _QuietHandler)
         self.url = f"http://{self.config.host}:{self._server.server_port}"
         self._eks.start()
         self._thread = threading.Thread(
@@ -100,9 +95,7 @@ class AwsFront:
             name="aws-front", daemon=True,
         )  # fmt: skip
         self._thread.start()
-        self._inside = make_server(
-            self.config.host, 0, self._inside_app, threaded=True, request_handler=_QuietHandler
-        )
+        self._inside = KeepAliveServer(self.config.host, 0, self._inside_app, _QuietHandler)
         self.inside_url = f"http://{self.config.host}:{self._inside.server_port}"
         self._inside_thread = threading.Thread(
             target=self._inside.serve_forever, kwargs={"poll_interval": _POLL},
@@ -114,6 +107,7 @@ class AwsFront:
         for server in (self._server, self._inside):
             if server is not None:
                 server.shutdown()
+                server.close_connections()
                 server.server_close()
         for thread in (self._thread, self._inside_thread):
             if thread is not None:

@@ -18,8 +18,9 @@ import threading
 import time
 from typing import Any
 
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.serving import ThreadedWSGIServer
 
+from flexmigrate.sandbox.keepalive import KeepAliveHandler
 from flexmigrate.sandbox.kube import addons, metrics_api
 from flexmigrate.sandbox.kube.app import Api
 from flexmigrate.sandbox.kube.auth import eks_token_user
@@ -40,7 +41,7 @@ _PATCH = 5
 _WATCH_DRAIN = 2.0
 
 
-class _Handler(WSGIRequestHandler):
+class _Handler(KeepAliveHandler):
     def log(self, type: str, message: str, *args: Any) -> None:
         _LOG.debug("%s %s", self.address_string(), message % args if args else message)
 
