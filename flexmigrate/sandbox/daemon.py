@@ -120,6 +120,7 @@ class Sandbox:
         self.front = AwsFront(
             FrontConfig(
                 moto_url=moto_url,
+                moto_in_process=True,  # moto is this process's: no HTTP hop to it
                 timing=EksTiming(
                     cluster_create=args.cluster_seconds,
                     cluster_delete=args.cluster_seconds / 2,
