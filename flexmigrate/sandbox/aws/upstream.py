@@ -11,7 +11,7 @@ Both reach moto one of two ways, chosen by whoever starts the front
 - in-process, when moto runs in this process (the sandbox daemon, the front's tests): moto's
   WSGI application is called directly (``moto_wsgi``), the botocore clients' requests too.
   moto's backends are process-global, so this is the state ``moto_url`` serves, without a
-  loopback HTTP hop per call (the largest cost of a busy front);
+  loopback HTTP hop per call (a large share of a busy front's time);
 - over HTTP to ``moto_url``, a pooled connection, for a moto in another process.
 
 It is an explicit choice rather than a guess from the URL: a process cannot tell from a URL
