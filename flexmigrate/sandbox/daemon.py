@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import logging
 import os
@@ -92,6 +93,7 @@ class Sandbox:
 
         args = self.args
         _list_moto_modules_once()
+        _list_response_methods_once()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         self._parts.append(self.moto)
@@ -121,6 +123,7 @@ class Sandbox:
         self.front = AwsFront(
             FrontConfig(
                 moto_url=moto_url,
+                moto_in_process=True,  # moto is this process's: no HTTP hop to it
                 timing=EksTiming(
                     cluster_create=args.cluster_seconds,
                     cluster_delete=args.cluster_seconds / 2,
@@ -286,6 +289,16 @@ def _list_moto_modules_once() -> None:
 
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
+
+
+def _list_response_methods_once() -> None:
+    """moto lists a response class's methods (``inspect.getmembers``) for every call it
+    answers, to tell whether it implements the action: a twentieth of the daemon's time in a
+    rehearsal. A class's methods cannot change while the process runs, so each is listed once."""
+    from moto.core import responses
+
+    namespace = vars(responses)  # call_action looks the function up there
+    namespace["method_names_from_class"] = functools.cache(namespace["method_names_from_class"])
 
 
 def _subnet_cidrs(session: Any, moto_url: str, region: str, subnet_ids: Any) -> list[str]:

@@ -32,6 +32,9 @@ class EksTiming:
 @dataclass
 class FrontConfig:
     moto_url: str
+    # moto runs in this process (its ThreadedMotoServer at moto_url): call its WSGI
+    # application directly instead of over HTTP (see ``upstream``).
+    moto_in_process: bool = False
     host: str = "127.0.0.1"
     port: int = 0
     timing: EksTiming = field(default_factory=EksTiming)

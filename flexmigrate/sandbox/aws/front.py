@@ -56,7 +56,7 @@ class _QuietHandler(KeepAliveHandler):
 class AwsFront:
     def __init__(self, config: FrontConfig) -> None:
         self.config = config
-        self._upstream = MotoUpstream(config.moto_url)
+        self._upstream = MotoUpstream(config.moto_url, in_process=config.moto_in_process)
         self._router = Router()
         self._ledger = Ledger(config.request_log)
         self._throttler = Throttler(config.throttle_seed, config.throttle_unavailable_share)

@@ -1,5 +1,8 @@
 """A moto server and an AWS front in front of it, shared by the front's tests.
 
+moto runs in the test process, as in the sandbox daemon, and the front reaches it the way
+the daemon's does: in-process (``FrontConfig.moto_in_process``).
+
 Clients are real boto3 clients with botocore's standard retry mode, pointed at the front
 as flexmigrate's clients are in a rehearsal. EKS timings are short so lifecycles can be
 watched within a test.
@@ -70,6 +73,7 @@ def front(
 ) -> Iterator[AwsFront]:
     config = FrontConfig(
         moto_url=moto_url,
+        moto_in_process=True,  # as the sandbox daemon runs it
         timing=TIMING,
         faults=fault_board,
         kube_endpoint=served_clusters.get,

@@ -35,7 +35,7 @@ def lossy(moto_url: str) -> Iterator[tuple[AwsFront, FaultBoard]]:
     board = FaultBoard(
         parse_specs(["aws-lose-answer=CreateRole", "aws-lose-answer=ec2:RunInstances"])
     )
-    with AwsFront(FrontConfig(moto_url=moto_url, faults=board)) as running:
+    with AwsFront(FrontConfig(moto_url=moto_url, moto_in_process=True, faults=board)) as running:
         yield running, board
 
 
@@ -51,7 +51,7 @@ def test_the_spec_takes_a_fraction() -> None:
 
 def test_both_kinds_happen_and_botocore_retries_each(moto_url: str) -> None:
     board = FaultBoard(Faults(aws_drop=0.3))
-    config = FrontConfig(moto_url=moto_url, faults=board, drop_seed=0)
+    config = FrontConfig(moto_url=moto_url, moto_in_process=True, faults=board, drop_seed=0)
     with AwsFront(config) as running:
         clients = {
             name: make_client(name, running.url, attempts=10)
@@ -154,7 +154,7 @@ def test_a_deregistration_retried_after_a_lost_answer_succeeds_as_in_elb(
     )["TargetGroups"][0]["TargetGroupArn"]  # fmt: skip
     elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": instance}])
     board = FaultBoard(parse_specs(["aws-lose-answer=elbv2:DeregisterTargets"]))
-    with AwsFront(FrontConfig(moto_url=moto_url, faults=board)) as lossy:
+    with AwsFront(FrontConfig(moto_url=moto_url, moto_in_process=True, faults=board)) as lossy:
         client = make_client("elbv2", lossy.url)
         try:
             answer = client.deregister_targets(TargetGroupArn=group, Targets=[{"Id": instance}])

@@ -20,7 +20,11 @@ def test_a_third_throttled_still_succeeds_with_standard_retries(moto_url: str) -
     # 50 ms steps; mostly 503s keep this loop of 50 calls to a few seconds.
     board = FaultBoard(Faults(aws_throttle=0.3))
     config = FrontConfig(
-        moto_url=moto_url, faults=board, throttle_seed=0, throttle_unavailable_share=0.8
+        moto_url=moto_url,
+        moto_in_process=True,
+        faults=board,
+        throttle_seed=0,
+        throttle_unavailable_share=0.8,
     )
     with AwsFront(config) as running:
         clients = {
@@ -52,7 +56,9 @@ def test_a_third_throttled_still_succeeds_with_standard_retries(moto_url: str) -
 @pytest.fixture
 def always_throttled(moto_url: str) -> Iterator[AwsFront]:
     board = FaultBoard(Faults(aws_throttle=1.0))
-    config = FrontConfig(moto_url=moto_url, faults=board, throttle_unavailable_share=0.0)
+    config = FrontConfig(
+        moto_url=moto_url, moto_in_process=True, faults=board, throttle_unavailable_share=0.0
+    )
     with AwsFront(config) as running:
         yield running
 
@@ -105,7 +111,9 @@ def test_max_attempts_two_gives_up_with_the_throttling_code(always_throttled: Aw
 
 def test_unavailable_answers_are_503s_that_botocore_retries(moto_url: str) -> None:
     board = FaultBoard(Faults(aws_throttle=1.0))
-    config = FrontConfig(moto_url=moto_url, faults=board, throttle_unavailable_share=1.0)
+    config = FrontConfig(
+        moto_url=moto_url, moto_in_process=True, faults=board, throttle_unavailable_share=1.0
+    )
     with AwsFront(config) as running:
         client = make_client("elbv2", running.url, attempts=3)
         with pytest.raises(ClientError) as raised:
