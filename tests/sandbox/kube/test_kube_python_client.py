@@ -400,14 +400,21 @@ def test_unknown_fields_fail_strict_and_warn_otherwise(
 
 def test_dry_run_validates_but_stores_nothing(api: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(api)
-    before = core.list_namespaced_config_map(namespace).metadata.resource_version
+
+    def stored() -> list[tuple[str, str]]:
+        items = core.list_namespaced_config_map(namespace).items
+        return sorted((i.metadata.name, i.metadata.resource_version) for i in items)
+
+    # A new namespace gets its kube-root-ca.crt from a controller, a moment later (as on any
+    # cluster); the list's own resourceVersion moves with every write in the cluster.
+    before = wait_for(stored)
     dry = client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="dry", labels={"dry": "yes"}), data={"a": "1"}
     )
     preview = core.create_namespaced_config_map(namespace, dry, dry_run="All")
     assert preview.metadata.uid and preview.metadata.resource_version is None
     assert core.list_namespaced_config_map(namespace, label_selector="dry=yes").items == []
-    assert core.list_namespaced_config_map(namespace).metadata.resource_version == before
+    assert stored() == before
     with pytest.raises(client.ApiException) as invalid:
         core.create_namespaced_config_map(
             namespace,
