@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, cast
 
 from werkzeug.exceptions import InternalServerError
@@ -45,7 +45,7 @@ class KeepAliveHandler(WSGIRequestHandler):
 
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.environ = environ = self.make_environ()
         body: LimitedStream | None = None
         if environ.get("wsgi.input_terminated"):  # a chunked body: its end is the app's to find
@@ -75,6 +75,14 @@ class KeepAliveHandler(WSGIRequestHandler):
                 self.close_connection = True
             elif left > 0:
                 body.exhaust()
+
+    def flush_headers(self) -> None:
+        with _connection_errors():
+            super().flush_headers()
+
+    def _send(self, data: bytes) -> None:
+        with _connection_errors():
+            self.wfile.write(data)
 
     def _respond(self, app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> bool:
         """Run ``app`` and write its answer; False when the answer's end cannot be told
@@ -108,9 +116,9 @@ class KeepAliveHandler(WSGIRequestHandler):
             if not self._head_sent:
                 send_head()
             if data and state["chunked"]:
-                self.wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
+                self._send(b"%x\r\n%b\r\n" % (len(data), data))
             elif data:
-                self.wfile.write(data)
+                self._send(data)
 
         def start_response(
             new_status: str, new_headers: list[tuple[str, str]], exc_info: Any = None
@@ -128,13 +136,24 @@ class KeepAliveHandler(WSGIRequestHandler):
             if not self._head_sent:
                 write(b"")
             if state["chunked"]:
-                self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
+                self._send(b"0\r\n\r\n")
         finally:
             close = getattr(iterable, "close", None)
             if close is not None:
                 close()
         return bool(state["delimited"])
+
+
+@contextlib.contextmanager
+def _connection_errors() -> Iterator[None]:
+    """A failed write is the client's connection gone (a reset, a broken TLS stream), not the
+    application's failure: no 500 is attempted on it."""
+    try:
+        yield
+    except ConnectionError:
+        raise
+    except OSError as exc:
+        raise ConnectionAbortedError(f"the connection failed: {exc}") from exc
 
 
 def _content_length(environ: dict[str, Any]) -> int:

@@ -27,6 +27,9 @@ def _app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         data = environ["wsgi.input"].read()
         start_response("200 OK", [("Content-Length", str(len(data)))])
         return [data]
+    if path == "/endless":  # far more than a socket buffer holds
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return (b"x" * 65536 for _ in range(1000))
     if path == "/streamed":  # no Content-Length: chunked for HTTP/1.1
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"one,", b"two,", port]
@@ -133,3 +136,15 @@ def test_close_connections_ends_an_idle_kept_connection(server: KeepAliveServer)
         assert raw.recv(65536).startswith(b"HTTP/1.1 200")
         server.close_connections()
         assert raw.recv(65536) == b""  # closed by the server, not left waiting
+
+
+def test_a_client_gone_mid_answer_is_not_an_application_error(
+    server: KeepAliveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as raw:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        raw.sendall(b"GET /endless HTTP/1.1\r\nHost: sandbox\r\n\r\n")
+        assert raw.recv(65536).startswith(b"HTTP/1.1 200")
+    # closed with a reset while the server still writes: it stops, and logs no failure
+    time.sleep(0.5)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
