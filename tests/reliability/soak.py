@@ -86,7 +86,10 @@ def soak(
         if not command:
             print(f"the migration completed after {result.killed} kills, before {kills}")
             break
-        delay = chance.uniform(0.5, 3.0)
+        # A command needs about a second to start before it changes anything; 2 s at most
+        # leaves the migration unfinished after 25 kills with a margin (34 on a quiet machine
+        # for seed 1818), and the slower the machine, the more kills fit.
+        delay = chance.uniform(0.5, 2.0)
         process = subprocess.Popen(
             rehearsal.argv("--yes", *command.split()),
             stdout=subprocess.PIPE,
