@@ -85,6 +85,11 @@ class Undo(Core):
                     self._rollback_failed(ctx, step, exc)
                 delay = min(30.0, 2.0**attempt) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
                 self.session.journal("step_retry", error=REDACT(str(exc)), delay=round(delay, 2))
+                # told as a run's retries are: a rollback waiting in silence looks stuck
+                self._ui.warn(
+                    f"{step.id}: {REDACT(str(exc))} — retrying in {delay:.1f}s "
+                    f"({attempt + 1}/{retries})"
+                )
                 self.session.sleep(delay)
             except FlexmigrateError as exc:
                 if exc.exit_code == 130:
