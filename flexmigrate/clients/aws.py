@@ -81,6 +81,10 @@ ALREADY_EXISTS_CODES = {
     "InvalidLaunchTemplateName.AlreadyExistsException",
 }
 
+# Calls that remove something (by their API or method name): retried after a lost answer,
+# they meet "not found".
+REMOVING_PREFIXES = ("delete", "deregister", "detach", "revoke", "terminate", "remove")
+
 CallListener = Callable[[str, str, str, dict[str, Any]], None]
 """(event: "intent" | "result" | "error", service, operation, details) for mutating calls."""
 
@@ -90,9 +94,12 @@ def is_read_operation(service: str, operation: str) -> bool:
 
 
 def is_not_found(error: BaseException) -> bool:
-    return isinstance(error, CloudError) and (
-        error.code in NOT_FOUND_CODES or error.code.endswith(".NotFound") or error.status == 404
-    )
+    return isinstance(error, CloudError) and (_not_found(error.code) or error.status == 404)
+
+
+def _not_found(code: str) -> bool:
+    # EC2 spells some ".NotFoundException" (InvalidLaunchTemplateName.NotFoundException)
+    return code in NOT_FOUND_CODES or code.endswith((".NotFound", ".NotFoundException"))
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,15 @@ def wrap_error(exc: BaseException, service: str, operation: str) -> BaseExceptio
             # may be this very call's. A step run again looks it up and adopts it by its
             # ownership tags (as after a crash), or refuses it if it is someone else's.
             message += " (the call was retried: what exists may be its own earlier attempt)"
+            transient = True
+        elif (
+            retried
+            and operation.lower().startswith(REMOVING_PREFIXES)
+            and (_not_found(code) or status == 404)
+        ):
+            # The same for a removal: an earlier attempt may have removed it. Run again, the
+            # step finds nothing left to remove.
+            message += " (the call was retried: what is missing may be its own earlier attempt)"
             transient = True
         cls = TransientCloudError if transient else CloudError
         hint = None
