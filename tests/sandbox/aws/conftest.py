@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from front_helpers import REGION, ClientFactory, make_client
+from front_helpers import ClientFactory, make_client, two_zone_vpc
 from moto.server import ThreadedMotoServer
 
 from flexmigrate.sandbox.aws import AwsFront, EksTiming, FrontConfig
@@ -108,13 +108,6 @@ _cidrs = itertools.count(1)
 @pytest.fixture
 def network(aws: ClientFactory) -> dict[str, Any]:
     """A VPC with one subnet in each of two AZs, like the seed's private subnets."""
-    ec2 = aws("ec2")
     block = next(_cidrs)
-    vpc = ec2.create_vpc(CidrBlock=f"10.{block}.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(
-            VpcId=vpc, CidrBlock=f"10.{block}.{i}.0/24", AvailabilityZone=f"{REGION}{zone}"
-        )["Subnet"]["SubnetId"]
-        for i, zone in enumerate("ab")
-    ]
+    vpc, subnets = two_zone_vpc(aws("ec2"), block)
     return {"vpc": vpc, "subnets": subnets, "block": block}

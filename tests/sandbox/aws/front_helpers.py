@@ -18,16 +18,34 @@ ClientFactory = Callable[..., Any]
 
 
 def make_client(
-    service: str, url: str, *, attempts: int = 5, access_key: str = "TESTFRONTKEY00000001"
+    service: str,
+    url: str,
+    *,
+    attempts: int = 5,
+    access_key: str = "TESTFRONTKEY00000001",
+    region: str = REGION,
 ) -> Any:
     return boto3.client(
         service,
         endpoint_url=url,
-        region_name=REGION,
+        region_name=region,
         aws_access_key_id=access_key,
         aws_secret_access_key="front-secret",
         config=Config(retries={"mode": "standard", "max_attempts": attempts}),
     )
+
+
+def two_zone_vpc(ec2: Any, block: int, region: str = REGION) -> tuple[str, list[str]]:
+    """A VPC 10.BLOCK.0.0/16 with one /24 subnet in each of two AZs, like the seed's private
+    subnets: (VPC id, subnet ids)."""
+    vpc: str = ec2.create_vpc(CidrBlock=f"10.{block}.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"10.{block}.{i}.0/24", AvailabilityZone=f"{region}{zone}"
+        )["Subnet"]["SubnetId"]
+        for i, zone in enumerate("ab")
+    ]
+    return vpc, subnets
 
 
 _names = itertools.count(1)

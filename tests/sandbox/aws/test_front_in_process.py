@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from front_helpers import ACCOUNT, make_client, unique
+from front_helpers import ACCOUNT, make_client, two_zone_vpc, unique
 
 from flexmigrate.sandbox.aws import AwsFront, FrontConfig
 
@@ -65,13 +65,7 @@ def test_query_protocol_errors_and_extensions_without_moto_over_http(
         ec2.describe_security_groups(GroupIds=["sg-00000000000000000"])
     assert _status(raised) == (400, "InvalidGroup.NotFound")
 
-    vpc = ec2.create_vpc(CidrBlock="10.250.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(
-            VpcId=vpc, CidrBlock=f"10.250.{i}.0/24", AvailabilityZone=f"af-south-1{zone}"
-        )["Subnet"]["SubnetId"]
-        for i, zone in enumerate("ab")
-    ]
+    vpc, subnets = two_zone_vpc(ec2, 250)
     role = f"arn:aws:iam::{ACCOUNT}:role/eks-cluster"
     # CreateCluster is the front's own: it reads the subnets from moto with its own client.
     name = unique("in-process")

@@ -16,8 +16,15 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
-from front_helpers import ClientFactory, active_cluster, status_is, unique, wait_for
+from front_helpers import (
+    ClientFactory,
+    active_cluster,
+    make_client,
+    status_is,
+    two_zone_vpc,
+    unique,
+    wait_for,
+)
 
 from flexmigrate.sandbox.aws import AwsFront
 from flexmigrate.sandbox.faults import FaultBoard
@@ -71,24 +78,9 @@ def quiet(front: AwsFront) -> Iterator[dict[str, Any]]:
     """A load balancer forwarding to one ip target, alone in its region, built through the
     front: the target's network interface lets the load balancer's security group in."""
 
-    def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=front.url,
-            region_name=QUIET_REGION,
-            aws_access_key_id="TESTFRONTKEY00000001",
-            aws_secret_access_key="front-secret",
-            config=Config(retries={"mode": "standard", "max_attempts": 5}),
-        )
-
-    ec2, elbv2 = client("ec2"), client("elbv2")
-    vpc = ec2.create_vpc(CidrBlock="10.90.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(
-            VpcId=vpc, CidrBlock=f"10.90.{i}.0/24", AvailabilityZone=f"{QUIET_REGION}{zone}"
-        )["Subnet"]["SubnetId"]
-        for i, zone in enumerate("ab")
-    ]
+    ec2 = make_client("ec2", front.url, region=QUIET_REGION)
+    elbv2 = make_client("elbv2", front.url, region=QUIET_REGION)
+    vpc, subnets = two_zone_vpc(ec2, 90, QUIET_REGION)
     alb_group = ec2.create_security_group(GroupName="alb", Description="ALB", VpcId=vpc)
     pod_group = ec2.create_security_group(GroupName="pods", Description="pods", VpcId=vpc)
     ec2.authorize_security_group_ingress(
