@@ -20,7 +20,7 @@ from typing import Any
 
 from werkzeug.serving import ThreadedWSGIServer
 
-from flexmigrate.sandbox.keepalive import KeepAliveHandler
+from flexmigrate.sandbox.keepalive import KeepAliveHandler, shut_down
 from flexmigrate.sandbox.kube import addons, metrics_api
 from flexmigrate.sandbox.kube.app import Api
 from flexmigrate.sandbox.kube.auth import eks_token_user
@@ -114,9 +114,7 @@ class _Server(ThreadedWSGIServer):
     def close_connections(self) -> None:
         with self._open_lock:
             sockets = list(self._open)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        shut_down(sockets)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         _LOG.debug("kube emulator: connection from %s failed", client_address, exc_info=True)
