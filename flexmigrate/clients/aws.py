@@ -98,7 +98,8 @@ def is_not_found(error: BaseException) -> bool:
 
 
 def _not_found(code: str) -> bool:
-    # EC2 spells some ".NotFoundException" (InvalidLaunchTemplateName.NotFoundException)
+    # EC2 spells some ".NotFoundException": InvalidLaunchTemplateName.NotFoundException, in
+    # the Amazon EC2 API Reference's "Error codes for the Amazon EC2 API"
     return code in NOT_FOUND_CODES or code.endswith((".NotFound", ".NotFoundException"))
 
 
