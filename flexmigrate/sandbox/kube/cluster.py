@@ -16,7 +16,7 @@ from flexmigrate.sandbox.kube import deletion
 from flexmigrate.sandbox.kube import errors as e
 from flexmigrate.sandbox.kube.admission import Admission, types_for_crd
 from flexmigrate.sandbox.kube.apply import Scope, record_update, server_side_apply
-from flexmigrate.sandbox.kube.decoding import Decoded, decode, drop_empty
+from flexmigrate.sandbox.kube.decoding import Decoded, decode, drop_empty, zero_struct
 from flexmigrate.sandbox.kube.defaults import apply_defaults
 from flexmigrate.sandbox.kube.meta import clone, new_uid, random_suffix, timestamp, without_volatile
 from flexmigrate.sandbox.kube.options import (
@@ -319,7 +319,12 @@ class Cluster:
             meta["uid"] = new_uid()
             meta["creationTimestamp"] = stamp
             if rt.has_status:
+                # A create never sets status. A built-in kind's status is a Go struct,
+                # so it still comes back, zero; a custom resource's is simply absent.
                 obj.pop("status", None)
+                status_node = self.node(rt).fields.get("status")
+                if not rt.is_custom and status_node is not None:
+                    obj["status"] = zero_struct(status_node)
             if rt.has_generation:
                 meta["generation"] = 1
         elif subresource == "status":

@@ -119,6 +119,28 @@ def _type_error(value: Any, path: str, wanted: str) -> str:
     )
 
 
+_ZERO: dict[str, Any] = {"string": "", "integer": 0, "number": 0, "boolean": False}
+
+
+def zero_struct(node: Node) -> dict[str, Any]:
+    """A Go struct's zero value as the API server writes it out.
+
+    Fields without ``omitempty`` (``required`` in the published schema) are written even
+    when zero, so a new ReplicaSet's status is ``{"replicas": 0}`` and a new Deployment's
+    ``{}``; nil lists and maps come out as null and are dropped like the rest.
+    """
+    zero: dict[str, Any] = {}
+    for name in node.required:
+        child = node.fields.get(name)
+        if child is None:
+            continue
+        if child.kind == "struct":
+            zero[name] = zero_struct(child)
+        elif child.kind == "scalar" and child.scalar in _ZERO:
+            zero[name] = _ZERO[child.scalar]
+    return zero
+
+
 def drop_empty(obj: dict[str, Any], node: Node) -> None:
     """Remove nulls, empty maps and empty lists, as Go's ``omitempty`` does on the way out.
 

@@ -476,6 +476,24 @@ def test_finalizers_hold_deletion_until_cleared(api: client.ApiClient, namespace
     assert gone.value.status == 404
 
 
+def test_new_built_in_objects_answer_an_empty_status(api: client.ApiClient, namespace: str) -> None:
+    # A built-in kind's status is a Go struct, never omitted: the API server's create
+    # strategy resets it (DeploymentStatus{}) and the answer carries it, zero, until a
+    # controller writes one; fields without omitempty (ReplicaSetStatus.replicas) come as 0.
+    # Clients read deploy.status.conditions at once.
+    apps = client.AppsV1Api(api)
+    answer = apps.create_namespaced_deployment(
+        namespace, _deployment("fresh"), _preload_content=False
+    )
+    assert json.loads(answer.data)["status"] == {}
+    replica_set = {**_deployment("bare", replicas=0), "kind": "ReplicaSet"}
+    answer = apps.create_namespaced_replica_set(namespace, replica_set, _preload_content=False)
+    assert json.loads(answer.data)["status"] == {"replicas": 0}
+    written = {**_deployment("written"), "status": {"replicas": 9, "readyReplicas": 9}}
+    stored = apps.create_namespaced_deployment(namespace, written)
+    assert stored.status is not None and stored.status.ready_replicas is None
+
+
 def test_scale_subresource(api: client.ApiClient, namespace: str) -> None:
     apps = client.AppsV1Api(api)
     apps.create_namespaced_deployment(namespace, _deployment("web", replicas=1))
