@@ -29,7 +29,8 @@ FAULT_HELP = {
     "aws-drop": "RATE  fraction of AWS calls whose connection closes without an answer: half "
     "before the service sees the call, half after it carried it out (the answer is lost)",
     "aws-lose-answer": "OPERATION  the next call of OPERATION (e.g. CreateRole, or "
-    "ec2:CreateImage) is carried out and its answer lost, once; several with one spec each",
+    "ec2:CreateImage) is carried out and its answer lost, once (the SDK's retry of it is "
+    "answered); several with one spec each",
     "kube-api-faults": "RATE  fraction of Kubernetes API requests answered 429, 500, 409 (updates) "
     "or with the connection closed",
     "iam-propagation": "SECONDS  a new IAM role is refused by EKS creates this long "

@@ -150,7 +150,7 @@ class AwsFront:
     def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         inbound = _inbound(environ)
         call = self._router.identify(inbound)
-        dropped = self._drop(call)
+        dropped = self._drop(call, inbound)
         if dropped == "before":  # the service never sees it
             self._ledger.record(call.service, call.operation, 0, throttled=False, dropped=dropped)
             close_connection(environ)
@@ -197,12 +197,16 @@ class AwsFront:
             return [reply.body]
         return reply.body
 
-    def _drop(self, call: Call) -> Drop | None:
+    def _drop(self, call: Call, inbound: Inbound) -> Drop | None:
         board = self.config.faults
         if board is None:
             return None
         faults = board.get()
-        if faults.aws_lose_answer and board.take_lost_answer(call.service, call.operation):
+        if (
+            faults.aws_lose_answer
+            and _first_attempt(inbound)
+            and board.take_lost_answer(call.service, call.operation)
+        ):
             return "after"
         if faults.aws_drop <= 0.0:
             return None
@@ -241,6 +245,19 @@ def _inbound(environ: dict[str, Any]) -> Inbound:
     path, _, query = str(raw).partition("?")
     headers = list(request.headers.items())
     return Inbound(request.method, path or "/", query, headers, request.get_data(cache=False))
+
+
+def _first_attempt(inbound: Inbound) -> bool:
+    """False for an SDK's own retry: ``amz-sdk-request: attempt=N; max=M`` with N > 1 (botocore
+    and the other AWS SDKs send it). A lost answer is armed per call, so the retry of a call
+    whose answer was lost is answered, and the next armed loss falls on the next call."""
+    for name, value in inbound.headers:
+        if name.lower() == "amz-sdk-request":
+            for part in value.split(";"):
+                key, _, number = part.strip().partition("=")
+                if key == "attempt" and number.isdigit():
+                    return int(number) <= 1
+    return True
 
 
 def _status_line(status: int) -> str:

@@ -171,3 +171,24 @@ def test_a_deregistration_retried_after_a_lost_answer_succeeds_as_in_elb(
     assert [e.get("dropped") for e in calls] == ["after", None, None]
     health = elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
     assert [d["Target"]["Id"] for d in health if d["TargetHealth"]["State"] != "unused"] == []
+
+
+def test_losses_armed_twice_fall_on_two_calls_not_on_one_calls_retry(moto_url: str) -> None:
+    # botocore marks its retries (amz-sdk-request: attempt=2; max=5): a lost answer is armed
+    # per call, so each of two tagged roles loses one answer and each call still succeeds.
+    board = FaultBoard(parse_specs(["aws-lose-answer=iam:TagRole"] * 2))
+    name = unique("lost-twice")
+    with AwsFront(FrontConfig(moto_url=moto_url, moto_in_process=True, faults=board)) as front:
+        iam = make_client("iam", front.url, attempts=5)
+        try:
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=_TRUST)
+            for value in ("1", "2"):
+                answer = iam.tag_role(RoleName=name, Tags=[{"Key": "k", "Value": value}])
+                assert answer["ResponseMetadata"]["RetryAttempts"] == 1
+            assert iam.list_role_tags(RoleName=name)["Tags"] == [{"Key": "k", "Value": "2"}]
+        finally:
+            iam.delete_role(RoleName=name)
+            iam.close()
+        tags = [e.get("dropped") for e in front.requests() if e["operation"] == "TagRole"]
+    assert board.get().aws_lose_answer == ()
+    assert tags == ["after", None, "after", None]
