@@ -55,7 +55,8 @@ class _RestRoute:
     query: tuple[tuple[str, str | None], ...]
     literal_length: int
     # Headers the operation's input requires: tell apart operations on one URI (PutObject
-    # and CopyObject, whose x-amz-copy-source is required).
+    # and CopyObject, whose x-amz-copy-source is required); its required query parameters
+    # are in ``query``.
     headers: tuple[str, ...] = ()
 
 
@@ -112,22 +113,29 @@ class Router:
         if not protocol.startswith("rest-"):
             return None
         routes = [
-            _route(name, op["http"]["method"], op["http"]["requestUri"], _required(model, op))
+            _route(
+                name,
+                op["http"]["method"],
+                op["http"]["requestUri"],
+                _required(model, op, "header"),
+                _required(model, op, "querystring"),
+            )
             for name, op in model["operations"].items()
         ]
         return protocol, routes
 
 
-def _required(model: dict[str, Any], operation: dict[str, Any]) -> tuple[str, ...]:
-    """Header names (lower case) the operation's input requires."""
+def _required(model: dict[str, Any], operation: dict[str, Any], location: str) -> tuple[str, ...]:
+    """Names of the headers (lower case) or query parameters the operation's input requires."""
     shape_name = (operation.get("input") or {}).get("shape")
     shape = model["shapes"].get(shape_name, {}) if shape_name else {}
     required = set(shape.get("required", ()))
-    return tuple(
-        str(member.get("locationName", name)).lower()
+    names = (
+        str(member.get("locationName", name))
         for name, member in shape.get("members", {}).items()
-        if member.get("location") == "header" and name in required
+        if member.get("location") == location and name in required
     )
+    return tuple(n.lower() if location == "header" else n for n in names)
 
 
 def _credential_scope(inbound: Inbound) -> tuple[str, str, str]:
@@ -142,7 +150,11 @@ def _credential_scope(inbound: Inbound) -> tuple[str, str, str]:
 
 
 def _route(
-    operation: str, method: str, request_uri: str, headers: tuple[str, ...] = ()
+    operation: str,
+    method: str,
+    request_uri: str,
+    headers: tuple[str, ...] = (),
+    query_names: tuple[str, ...] = (),
 ) -> _RestRoute:
     path, _, query = request_uri.partition("?")
     parts: list[str] = []
@@ -166,6 +178,9 @@ def _route(
     for item in filter(None, query.split("&")):
         key, eq, value = item.partition("=")
         required.append((key, value if eq else None))
+    # Required query members tell apart operations on one URI (DeleteObject and
+    # AbortMultipartUpload, whose uploadId is required).
+    required += [(name, None) for name in query_names if name not in {k for k, _ in required}]
     return _RestRoute(operation, method, pattern, tuple(labels), tuple(required), literal, headers)
 
 

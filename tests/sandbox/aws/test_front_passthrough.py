@@ -92,6 +92,28 @@ def test_operations_are_named_as_in_the_api(aws: ClientFactory, front: AwsFront)
     }
 
 
+def test_s3_calls_on_one_uri_are_told_apart_by_their_required_query(
+    aws: ClientFactory, front: AwsFront
+) -> None:
+    # DeleteObject and AbortMultipartUpload are both DELETE /{Bucket}/{Key+}; the second
+    # requires ?uploadId. PutObject and UploadPart share PUT the same way.
+    s3 = aws("s3")
+    bucket = unique("routing-bucket")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "af-south-1"})
+    s3.put_object(Bucket=bucket, Key="lock", Body=b"{}")
+    s3.delete_object(Bucket=bucket, Key="lock")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="big", UploadId=upload, PartNumber=1, Body=b"x")
+    s3.abort_multipart_upload(Bucket=bucket, Key="big", UploadId=upload)
+    assert [e["operation"] for e in front.requests()[-5:]] == [
+        "PutObject",
+        "DeleteObject",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "AbortMultipartUpload",
+    ]
+
+
 def test_two_fronts_share_nothing(moto_url: str) -> None:
     from flexmigrate.sandbox.aws import FrontConfig
 
