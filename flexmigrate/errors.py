@@ -110,11 +110,15 @@ class CloudError(FlexmigrateError):
         status: int = 0,
         operation: str = "",
         hint: str | None = None,
+        retried: int = 0,
     ) -> None:
         super().__init__(message, hint=hint)
         self.code = code
         self.status = status
         self.operation = operation
+        # How many times the SDK sent the call again before this answer: an earlier attempt
+        # may have been carried out with its answer lost.
+        self.retried = retried
 
 
 class TransientCloudError(CloudError, TransientError):

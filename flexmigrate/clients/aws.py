@@ -179,7 +179,7 @@ def wrap_error(exc: BaseException, service: str, operation: str) -> BaseExceptio
         hint = None
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             hint = "the credentials in use lack this permission; see the runbook's IAM notes"
-        return cls(message, code=code, status=status, operation=where, hint=hint)
+        return cls(message, code=code, status=status, operation=where, hint=hint, retried=retried)
     if isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError):
         return TransientCloudError(
             REDACT(f"{where}: {exc}"), code="ConnectionError", operation=where

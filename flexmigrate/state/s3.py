@@ -106,14 +106,24 @@ class S3StateStore:
         return {"ServerSideEncryption": "AES256"}
 
     def _put(self, key: str, body: bytes, **conditions: str) -> str:
-        response = self._s3.put_object(
-            Bucket=self.where.bucket,
-            Key=key,
-            Body=body,
-            ContentType="application/json",
-            **self._encryption(),
-            **conditions,
-        )
+        try:
+            response = self._s3.put_object(
+                Bucket=self.where.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+                **self._encryption(),
+                **conditions,
+            )
+        except CloudError as exc:
+            if exc.retried and _lost_race(exc):
+                # An attempt S3 carried out lost its answer, and the SDK's retry found the
+                # condition broken by that very write: if the object is what we wrote, the
+                # put is done (a lock, a checkpoint, an event: once, and ours).
+                found = self._get(key)
+                if found is not None and found[0] == body:
+                    return found[1]
+            raise
         return str(response["ETag"])
 
     def _get(self, key: str, version: str | None = None) -> tuple[bytes, str] | None:
@@ -347,7 +357,8 @@ class S3StateStore:
             self._s3.delete_object(Bucket=self.where.bucket, Key=self._lock_key, IfMatch=etag)
         except CloudError as exc:
             if _lost_race(exc) or _missing(exc):
-                return False
+                # after a retry, a lock gone is this delete's own earlier attempt
+                return bool(exc.retried) and self._get(self._lock_key) is None
             raise
         return True
 
