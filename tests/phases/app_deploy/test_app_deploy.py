@@ -1,6 +1,7 @@
 """Phase 3, app-deploy, end to end in the sandbox: the real command line, then the end state
 read back with kubectl and boto3 as an operator would. The tests of this module build on
-each other: plan, run, run again (verify), drift, rollback."""
+each other: plan, run, run again (verify), drift, rollback (with the answers to its AWS writes
+lost)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+from flexmigrate.sandbox import manage
 from tests.conftest import SANDBOX_RUNBOOK, Sandbox, run_cli
 
 IMAGE = "volttechafrica/flexdeskbackend:2026.11.1"
+# The AWS writes of the rollback: the listener restored, the alarms, the target group, and
+# the security-group rules phase 3 added.
+LOST_ON_ROLLBACK = (
+    "elbv2:ModifyListener",
+    "cloudwatch:DeleteAlarms",
+    "elbv2:DeleteTargetGroup",
+    "ec2:RevokeSecurityGroupIngress",
+)
 
 
 def _tagged(tags: Any) -> dict[str, str]:
@@ -229,8 +239,15 @@ def test_an_image_changed_behind_flexmigrates_back_shows_as_drift(app_deploy_sha
 def test_rollback_leaves_nothing_behind(app_deploy_shared: Any) -> None:
     harness = app_deploy_shared
     sandbox: Sandbox = harness.sandbox
+    # Every AWS write the rollback makes is carried out and its answer lost: botocore's retry
+    # meets "not found" (or finds it done), and the rollback still completes in one run.
+    dropped = sandbox.status()["aws_drops_injected"]["after"]  # type: ignore[index]
+    manage.inject(sandbox.root, tuple(f"aws-lose-answer={op}" for op in LOST_ON_ROLLBACK), False)
     done = harness.cli("--yes", "rollback", "app-deploy")
     assert done.returncode == 0, done.stdout + done.stderr
+    status: Any = sandbox.status()
+    assert status["faults"]["aws_lose_answer"] == []
+    assert status["aws_drops_injected"]["after"] - dropped == len(LOST_ON_ROLLBACK)
     namespaces = harness.kube_json("namespaces")["items"]
     assert "flexdesk" not in {n["metadata"]["name"] for n in namespaces}
     groups = sandbox.client("elbv2").describe_target_groups()["TargetGroups"]  # type: ignore[attr-defined]

@@ -3,8 +3,8 @@ real helm binary with the sandbox's stand-in chart (``flexmigrate/sandbox/charts
 the ServiceAccount is annotated with the IRSA role, whose trust names the cluster's OIDC
 provider and exactly the controller's ServiceAccount; the Deployment is Available, the ``alb``
 IngressClass and the TargetGroupBinding CRD exist; a second run changes nothing; rollback
-removes all of it and leaves phase 1 alone. Without helm on PATH, preflight refuses the helm
-way."""
+removes all of it and leaves phase 1 alone, in one run even when the answers to its AWS deletes
+are lost. Without helm on PATH, preflight refuses the helm way."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from flexmigrate.ownership import owned
+from flexmigrate.sandbox import manage
 from tests.conftest import REPO, Sandbox, child_env
 
 pytestmark = pytest.mark.timeout(180)
@@ -28,6 +29,8 @@ ROLE = "flexdesk-cluster-aws-load-balancer-controller"
 SUBJECT = "system:serviceaccount:kube-system:aws-load-balancer-controller"
 CHART = REPO / "flexmigrate" / "sandbox" / "charts" / "aws-load-balancer-controller"
 CRDS = ("targetgroupbindings.elbv2.k8s.aws", "ingressclassparams.elbv2.k8s.aws")
+# The AWS deletes of the rollback: the role's policy detached, the role, the policy.
+LOST_ON_ROLLBACK = ("iam:DetachRolePolicy", "iam:DeleteRole", "iam:DeletePolicy")
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +133,15 @@ def test_manifests_install_verify_and_rollback(
     assert "no drift" in again.stdout
     assert ledger.mutations_since(mark) == []
 
+    # Every delete the rollback makes is carried out and its answer lost: botocore's retry
+    # meets "not found", which is the delete done, and the rollback completes in one run.
+    dropped = world.status()["aws_drops_injected"]["after"]  # type: ignore[index]
+    manage.inject(world.root, tuple(f"aws-lose-answer={op}" for op in LOST_ON_ROLLBACK), False)
     rolled = world.cli("--yes", "rollback", "lb-controller")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    status: Any = world.status()
+    assert status["faults"]["aws_lose_answer"] == []
+    assert status["aws_drops_injected"]["after"] - dropped == len(LOST_ON_ROLLBACK)
     _assert_removed(world)
     assert _kube(world, "get", "clusterrole", "aws-load-balancer-controller-role") is None
 
