@@ -93,8 +93,11 @@ def test_backup_deregister_stop_then_rollback(cut_over: Sandbox) -> None:
     again = cli(sb, "run", "decommission")
     assert again.returncode == 0 and "no drift" in again.stdout
     assert len(backups(sb)) == 1
+    # each AWS write of the rollback is carried out and its answer lost: it still completes
+    sb.inject("aws-lose-answer=ec2:StartInstances", "aws-lose-answer=elbv2:RegisterTargets")
     undone = cli(sb, "--yes", "rollback", "decommission")
     assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert sb.status()["faults"]["aws_lose_answer"] == []  # type: ignore[index]
     assert instance(sb, instance_id)["State"]["Name"] == "running"
     assert registered(sb)[instance_id] == "healthy"
     assert len(backups(sb)) == 1  # the backup is kept
@@ -160,12 +163,25 @@ def test_terminate_waits_for_retention_needs_yes_and_rolls_back_from_the_ami(
     assert instance(sb, instance_id)["State"]["Name"] == "terminated"
     status = json.loads(cli(sb, "status", "--json", runbook=soon).stdout)
     assert status["phases"][4]["status"] == "completed"
+    # the replacement's launch is carried out and its answer lost: the retry carries the
+    # same client token, so it is the same launch, not a second instance
+    sb.inject("aws-lose-answer=ec2:RunInstances", "aws-lose-answer=elbv2:RegisterTargets")
     undone = cli(sb, "--yes", "rollback", "decommission", runbook=soon)
     assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert sb.status()["faults"]["aws_lose_answer"] == []  # type: ignore[index]
     healthy = [i for i, state in registered(sb).items() if state == "healthy"]
     assert len(healthy) == 1 and healthy[0] != instance_id
     replacement = instance(sb, healthy[0])
     assert replacement["ImageId"] == backups(sb)[0]["ImageId"]
+    ec2: Any = sb.client("ec2")
+    launched = [
+        i["InstanceId"]
+        for r in ec2.describe_instances(
+            Filters=[{"Name": "image-id", "Values": [replacement["ImageId"]]}]
+        )["Reservations"]
+        for i in r["Instances"]
+    ]
+    assert launched == [healthy[0]]  # one launch, not one per attempt
     assert replacement["InstanceType"] == "t3.micro"
 
 

@@ -93,9 +93,13 @@ def test_full_schedule_keeps_rules_and_stickiness(traffic_rig: Any, tmp_path: Pa
     assert "traffic-shift: no drift" in again.stdout
     assert len(rig.listener_writes()) == 4
 
+    # The rollback's listener write is carried out and its answer lost: botocore's retry
+    # writes the same actions again, and the rollback completes in one run.
+    rig.sandbox.inject("aws-lose-answer=elbv2:ModifyListener")
     undone = rig.cli("--yes", "rollback", "traffic-shift")
 
     assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert rig.sandbox.status()["faults"]["aws_lose_answer"] == []  # type: ignore[index]
     assert rig.weights() == (100, 0)
     assert _admin_rules(rig) == rules_before
     assert _stickiness(rig) == {"Enabled": True, "DurationSeconds": 60}
