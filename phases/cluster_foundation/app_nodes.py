@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from flexmigrate.clients.aws import is_not_found
 from flexmigrate.engine.protocol import Action, Change, Step
 from flexmigrate.errors import CloudError, StepFailed
 from flexmigrate.ownership import aws_tag_list, owned, tag_dict
@@ -52,7 +53,7 @@ def _template(ctx: StepContext, name: str) -> dict[str, Any] | None:
     try:
         found = ctx.aws("ec2").describe_launch_templates(LaunchTemplateNames=[name])
     except CloudError as exc:
-        if "NotFound" in exc.code or exc.code.startswith("InvalidLaunchTemplateName"):
+        if is_not_found(exc):  # InvalidLaunchTemplateName.NotFoundException
             return None
         raise
     templates = found.get("LaunchTemplates") or []
@@ -191,7 +192,7 @@ class AppNodeAccessStep(Step):
         try:
             found = ec2.describe_security_groups(GroupIds=[str(group_id)])["SecurityGroups"]
         except CloudError as exc:
-            if "NotFound" in exc.code:
+            if is_not_found(exc):
                 return
             raise
         if found and owned(tag_dict(found[0].get("Tags") or []), ctx.runbook.name):
