@@ -141,7 +141,11 @@ def down(directory: Path, timeout: float = 15.0) -> int | None:
         time.sleep(0.05)
     if process_alive(pid):
         os.kill(pid, signal.SIGKILL)
-        _reap(pid)
+        # SIGKILL cannot be ignored; the exit is collected once the kernel has ended it
+        deadline = time.monotonic() + 5.0
+        while process_alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.01)
     files.runtime.unlink(missing_ok=True)
     return pid
 

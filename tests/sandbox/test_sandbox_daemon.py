@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import child_env, run_cli
+from tests.conftest import SANDBOX_RUNBOOK, child_env, run_cli
 
 
 def _daemons(root: Path) -> list[int]:
@@ -102,3 +102,17 @@ def test_bad_fault_spec_is_invalid_input(tmp_path: Path) -> None:
     bad = run_cli(["sandbox", "up", "--dir", str(tmp_path / "sb"), "--inject", "eks-5xx=lots"])
     assert bad.returncode == 2 and "eks-5xx=lots" in bad.stderr
     assert not (tmp_path / "sb" / "sandbox.json").exists()
+
+
+def test_a_daemon_killed_after_its_grace_is_reaped(tmp_path: Path) -> None:
+    """`down` that runs out of patience kills the daemon and collects its exit status: no
+    zombie is left behind, nor a handle that Python reports as a process still running."""
+    from flexmigrate.sandbox import manage
+
+    root = tmp_path / "sb"
+    runtime, started = manage.up(root, runbook=str(SANDBOX_RUNBOOK))
+    assert started
+    pid = int(runtime["pid"])
+    assert manage.down(root, timeout=0.0) == pid  # no grace: SIGTERM, then SIGKILL at once
+    assert pid not in manage._CHILDREN
+    assert not Path(f"/proc/{pid}").exists()
