@@ -135,19 +135,22 @@ def down(directory: Path, timeout: float = 15.0) -> int | None:
         return None
     pid = int(runtime["pid"])
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while process_alive(pid) and time.monotonic() < deadline:
-        _reap(pid)
-        time.sleep(0.05)
-    if process_alive(pid):
+    if not _gone(pid, timeout):
         os.kill(pid, signal.SIGKILL)
-        # SIGKILL cannot be ignored; the exit is collected once the kernel has ended it
-        deadline = time.monotonic() + 5.0
-        while process_alive(pid) and time.monotonic() < deadline:
-            _reap(pid)
-            time.sleep(0.01)
+        _gone(pid, 5.0)  # SIGKILL cannot be ignored: its exit is collected once it has ended
     files.runtime.unlink(missing_ok=True)
     return pid
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` for ``pid`` to end, collecting its exit status; whether it did."""
+    deadline = time.monotonic() + timeout
+    while process_alive(pid):
+        _reap(pid)
+        if time.monotonic() >= deadline:
+            return not process_alive(pid)
+        time.sleep(0.02)
+    return True
 
 
 def _reap(pid: int) -> None:

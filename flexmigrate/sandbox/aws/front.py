@@ -248,15 +248,14 @@ def _inbound(environ: dict[str, Any]) -> Inbound:
 
 
 def _first_attempt(inbound: Inbound) -> bool:
-    """False for an SDK's own retry: ``amz-sdk-request: attempt=N; max=M`` with N > 1 (botocore
-    and the other AWS SDKs send it). A lost answer is armed per call, so the retry of a call
-    whose answer was lost is answered, and the next armed loss falls on the next call."""
-    for name, value in inbound.headers:
-        if name.lower() == "amz-sdk-request":
-            for part in value.split(";"):
-                key, _, number = part.strip().partition("=")
-                if key == "attempt" and number.isdigit():
-                    return int(number) <= 1
+    """False for an SDK's own retry: ``amz-sdk-request: ttl=…; attempt=N; max=M`` with N > 1
+    (botocore's ``handlers.add_retry_headers``; the other AWS SDKs send it too). A lost answer
+    is armed per call, so the retry of a call whose answer was lost is answered, and the next
+    armed loss falls on the next call."""
+    for part in (inbound.header("amz-sdk-request") or "").split(";"):
+        key, _, number = part.strip().partition("=")
+        if key == "attempt" and number.isdigit():
+            return int(number) <= 1
     return True
 
 

@@ -180,7 +180,8 @@ def _route(
         required.append((key, value if eq else None))
     # Required query members tell apart operations on one URI (DeleteObject and
     # AbortMultipartUpload, whose uploadId is required).
-    required += [(name, None) for name in query_names if name not in {k for k, _ in required}]
+    literal_keys = {key for key, _ in required}
+    required += [(name, None) for name in query_names if name not in literal_keys]
     return _RestRoute(operation, method, pattern, tuple(labels), tuple(required), literal, headers)
 
 

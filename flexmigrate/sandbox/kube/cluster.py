@@ -319,8 +319,10 @@ class Cluster:
             meta["uid"] = new_uid()
             meta["creationTimestamp"] = stamp
             if rt.has_status:
-                # A create never sets status. A built-in kind's status is a Go struct,
-                # so it still comes back, zero; a custom resource's is simply absent.
+                # A create never sets status (the registry strategies' PrepareForCreate, e.g.
+                # pkg/registry/apps/deployment/strategy.go: Status = DeploymentStatus{}). A
+                # built-in kind's status is a Go struct, which encoding/json's omitempty never
+                # drops, so it comes back zero; a custom resource's is simply absent.
                 obj.pop("status", None)
                 status_node = self.node(rt).fields.get("status")
                 if not rt.is_custom and status_node is not None:

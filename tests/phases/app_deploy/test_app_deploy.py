@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flexmigrate.sandbox import manage
 from tests.conftest import SANDBOX_RUNBOOK, Sandbox, run_cli
 
 IMAGE = "volttechafrica/flexdeskbackend:2026.11.1"
@@ -242,7 +241,7 @@ def test_rollback_leaves_nothing_behind(app_deploy_shared: Any) -> None:
     # Every AWS write the rollback makes is carried out and its answer lost: botocore's retry
     # meets "not found" (or finds it done), and the rollback still completes in one run.
     dropped = sandbox.status()["aws_drops_injected"]["after"]  # type: ignore[index]
-    manage.inject(sandbox.root, tuple(f"aws-lose-answer={op}" for op in LOST_ON_ROLLBACK), False)
+    sandbox.inject(*(f"aws-lose-answer={op}" for op in LOST_ON_ROLLBACK))
     done = harness.cli("--yes", "rollback", "app-deploy")
     assert done.returncode == 0, done.stdout + done.stderr
     status: Any = sandbox.status()

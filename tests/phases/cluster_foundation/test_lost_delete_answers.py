@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from flexmigrate.sandbox import manage
-
 pytestmark = pytest.mark.timeout(240)
 
 CLUSTER = "flexdesk-cluster"
@@ -36,7 +34,7 @@ def test_a_delete_whose_answer_was_lost_is_done_not_failed(
     with sandbox_factory() as world:
         done = world.cli("run", "cluster-foundation")
         assert done.returncode == 0, done.stdout + done.stderr
-        manage.inject(world.root, tuple(f"aws-lose-answer={op}" for op in LOST), False)
+        world.inject(*(f"aws-lose-answer={op}" for op in LOST))
 
         undone = world.cli("--yes", "rollback", "cluster-foundation")
         assert undone.returncode == 0, undone.stdout + undone.stderr

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from flexmigrate.ownership import owned
-from flexmigrate.sandbox import manage
 from tests.conftest import REPO, Sandbox, child_env
 
 pytestmark = pytest.mark.timeout(180)
@@ -136,7 +135,7 @@ def test_manifests_install_verify_and_rollback(
     # Every delete the rollback makes is carried out and its answer lost: botocore's retry
     # meets "not found", which is the delete done, and the rollback completes in one run.
     dropped = world.status()["aws_drops_injected"]["after"]  # type: ignore[index]
-    manage.inject(world.root, tuple(f"aws-lose-answer={op}" for op in LOST_ON_ROLLBACK), False)
+    world.inject(*(f"aws-lose-answer={op}" for op in LOST_ON_ROLLBACK))
     rolled = world.cli("--yes", "rollback", "lb-controller")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     status: Any = world.status()
